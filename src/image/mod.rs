@@ -1,0 +1,4 @@
+//! Disk formats: partition tables and filesystems, read and written without mounting
+//! anything. Nothing here knows about Raspberry Pi or Debian.
+
+pub mod io;

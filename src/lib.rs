@@ -1,0 +1,6 @@
+//! pi-imager builds flashable Raspberry Pi OS images for web-server nodes from a TOML
+//! profile, without root, loop devices or emulation.
+//!
+//! The modules are the stages of a build, in order; each hands a typed value to the next.
+
+pub mod image;
