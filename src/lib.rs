@@ -3,4 +3,6 @@
 //!
 //! The modules are the stages of a build, in order; each hands a typed value to the next.
 
+pub mod check;
 pub mod image;
+pub mod profile;
