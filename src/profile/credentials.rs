@@ -75,7 +75,7 @@ pub fn check_ssh_key(line: &str) -> Result<(), String> {
             return Err("this is a private key; give the public key (the `.pub` file)".to_string());
         }
         return Err(format!(
-            "`{}` is not an SSH public key type{hint}; expected a line such as `ssh-ed25519 AAAA… user@example.org`",
+            "`{}` is not an SSH public key type; expected a line such as `ssh-ed25519 AAAA… user@example.org`{hint}",
             kind.chars().take(40).collect::<String>()
         ));
     }

@@ -43,7 +43,11 @@ fn located<T>(value: T, from: &Str, key: &str) -> Located<T> {
 /// The fleet-wide defaults, each remembered with its place in the file.
 struct Defaults {
     board: Option<Located<Board>>,
+    /// Whether `[image]` sets the key at all (a broken value is reported once, not also as
+    /// missing).
+    board_written: bool,
     card_size: Option<Located<Size>>,
+    card_size_written: bool,
     partition_table: Located<PartitionTable>,
     hostname: Option<Located<String>>,
     interface: String,
@@ -221,7 +225,9 @@ fn defaults(ctx: &mut Ctx<'_, '_>, raw: &RawProfile) -> Defaults {
     });
     Defaults {
         board,
+        board_written: image.is_some_and(|i| i.board.is_some()),
         card_size,
+        card_size_written: image.is_some_and(|i| i.card_size.is_some()),
         partition_table,
         hostname,
         interface,
@@ -369,7 +375,7 @@ fn node(
             .map(|b| located(b, v, &key("board"))),
         None => defaults.board.clone(),
     };
-    if board.is_none() && raw.board.is_none() {
+    if board.is_none() && raw.board.is_none() && !defaults.board_written {
         ctx.missing(
             span.clone(),
             &key("board"),
@@ -382,7 +388,7 @@ fn node(
             .map(|s| located(s, v, &key("card_size"))),
         None => defaults.card_size.clone(),
     };
-    if card.is_none() && raw.card_size.is_none() {
+    if card.is_none() && raw.card_size.is_none() && !defaults.card_size_written {
         ctx.missing(
             span.clone(),
             &key("card_size"),
