@@ -1,0 +1,472 @@
+//! The GUID partition table: reading either copy of the header and entry array, and writing
+//! both copies behind a protective MBR.
+//!
+//! The primary header sits at sector 1 with its entries after it; the backup entries and
+//! header end the disk. Reading trusts the primary when its header and entry checksums hold
+//! and falls back to the backup (with a warning) when they do not. Entry arrays are capped at
+//! [`MAX_ENTRY_ARRAY_BYTES`], far above the 16 KiB every partitioning tool writes, so a
+//! hostile header cannot make the reader allocate much. Writing always produces the standard
+//! shape: 128 entries of 128 bytes, usable sectors from 34 to the 34th sector from the end.
+
+use std::fs::File;
+
+use super::layout::{
+    Extent, SECTOR_SIZE, check_extents, check_sector_multiple, field, le_u32, le_u64, put,
+};
+use super::mbr::protective_mbr;
+use super::table::{read_bytes, write_sectors};
+use super::{
+    GptHeaderProblem, Guid, Partition, PartitionError, PartitionKind, PartitionTable, TableKind,
+    TableWarning,
+};
+use crate::image::io::ReadAt;
+
+const SIGNATURE: [u8; 8] = *b"EFI PART";
+const REVISION_1_0: u32 = 0x0001_0000;
+const MIN_HEADER_SIZE: u32 = 92;
+const ENTRY_SIZE: usize = 128;
+const NAME_UNITS: usize = 36;
+/// The attribute bit UEFI calls "legacy BIOS bootable".
+const LEGACY_BOOTABLE: u64 = 1 << 2;
+
+/// The number of entries (and so of partitions) [`write_gpt`] writes.
+pub const GPT_MAX_PARTITIONS: usize = 128;
+
+/// The largest entry array the reader accepts: 1 MiB, 8192 entries of 128 bytes. UEFI sets no
+/// upper bound; tools write 16 KiB.
+pub const MAX_ENTRY_ARRAY_BYTES: u64 = 1 << 20;
+
+/// Sectors taken by the written entry array: 128 entries of 128 bytes.
+const WRITTEN_ARRAY_SECTORS: u64 = (GPT_MAX_PARTITIONS * ENTRY_SIZE) as u64 / SECTOR_SIZE;
+
+/// One partition for [`write_gpt`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GptPartitionSpec {
+    /// Offset of the first byte; a multiple of 512.
+    pub start: u64,
+    /// Length in bytes; a multiple of 512.
+    pub size: u64,
+    /// The partition type.
+    pub type_guid: Guid,
+    /// The unique partition GUID, which Linux shows as the PARTUUID.
+    pub unique_guid: Guid,
+    /// The partition name (PARTLABEL), at most 36 UTF-16 units.
+    pub name: String,
+}
+
+/// Which of the two copies of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TableCopy {
+    Primary,
+    Backup,
+}
+
+impl TableCopy {
+    fn name(self) -> &'static str {
+        match self {
+            TableCopy::Primary => "primary",
+            TableCopy::Backup => "backup",
+        }
+    }
+}
+
+/// The fields of a header that the reader uses.
+#[derive(Debug, Clone)]
+struct Header {
+    alternate_lba: u64,
+    first_usable: u64,
+    last_usable: u64,
+    disk_guid: Guid,
+    entry_size: u32,
+    entries_crc: u32,
+}
+
+/// Reads the GPT of `src`, from the primary copy or, if that is unusable, the backup.
+pub(crate) fn read<R: ReadAt + ?Sized>(src: &R) -> Result<PartitionTable, PartitionError> {
+    let last_lba = (src.size() / SECTOR_SIZE).saturating_sub(1);
+    match read_copy(src, TableCopy::Primary, 1) {
+        Ok((header, entries)) => {
+            let mut warnings = Vec::new();
+            if let Some(reason) = backup_problem(src, &header, last_lba) {
+                warnings.push(TableWarning::BackupGptDamaged { reason });
+            }
+            to_table(&header, &entries, src.size(), warnings)
+        }
+        Err(primary) => match read_copy(src, TableCopy::Backup, last_lba) {
+            Ok((header, entries)) => {
+                let warnings = vec![TableWarning::PrimaryGptDamaged {
+                    reason: primary.to_string(),
+                }];
+                to_table(&header, &entries, src.size(), warnings)
+            }
+            Err(backup) => Err(PartitionError::BothGptHeadersDamaged {
+                primary: Box::new(primary),
+                backup: Box::new(backup),
+            }),
+        },
+    }
+}
+
+/// Why the backup of a good primary is not a faithful copy at the end of the disk, if it isn't.
+fn backup_problem<R: ReadAt + ?Sized>(src: &R, primary: &Header, last_lba: u64) -> Option<String> {
+    if primary.alternate_lba != last_lba {
+        return Some(format!(
+            "the primary header places it at sector {}, not at the last sector {last_lba}",
+            primary.alternate_lba
+        ));
+    }
+    match read_copy(src, TableCopy::Backup, last_lba) {
+        Err(err) => Some(err.to_string()),
+        Ok((backup, _)) => {
+            let same = backup.disk_guid == primary.disk_guid
+                && backup.first_usable == primary.first_usable
+                && backup.last_usable == primary.last_usable
+                && backup.entries_crc == primary.entries_crc;
+            (!same).then(|| "it does not describe the same partitions as the primary".to_owned())
+        }
+    }
+}
+
+/// Reads and checks one header and its entry array.
+fn read_copy<R: ReadAt + ?Sized>(
+    src: &R,
+    which: TableCopy,
+    lba: u64,
+) -> Result<(Header, Vec<u8>), PartitionError> {
+    let bad = |problem| PartitionError::BadGptHeader {
+        which: which.name(),
+        lba,
+        problem,
+    };
+    let offset = lba
+        .checked_mul(SECTOR_SIZE)
+        .ok_or_else(|| PartitionError::Read {
+            offset: u64::MAX,
+            len: SECTOR_SIZE,
+            source: std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+        })?;
+    let sector = read_bytes(src, offset, SECTOR_SIZE)?;
+
+    let signature: [u8; 8] = field(&sector, 0);
+    if signature != SIGNATURE {
+        return Err(bad(GptHeaderProblem::Signature { found: signature }));
+    }
+    let revision = le_u32(&sector, 8);
+    if revision >> 16 != REVISION_1_0 >> 16 {
+        return Err(bad(GptHeaderProblem::Revision { found: revision }));
+    }
+    let header_size = le_u32(&sector, 12);
+    let covered = usize::try_from(header_size)
+        .ok()
+        .filter(|_| header_size >= MIN_HEADER_SIZE)
+        .and_then(|n| sector.get(..n))
+        .ok_or_else(|| bad(GptHeaderProblem::HeaderSize { found: header_size }))?;
+    let stored = le_u32(&sector, 16);
+    let computed = header_crc(covered);
+    if stored != computed {
+        return Err(bad(GptHeaderProblem::HeaderCrc { stored, computed }));
+    }
+    let my_lba = le_u64(&sector, 24);
+    if my_lba != lba {
+        return Err(bad(GptHeaderProblem::MyLba {
+            found: my_lba,
+            expected: lba,
+        }));
+    }
+    let header = Header {
+        alternate_lba: le_u64(&sector, 32),
+        first_usable: le_u64(&sector, 40),
+        last_usable: le_u64(&sector, 48),
+        disk_guid: Guid::from_bytes(field(&sector, 56)),
+        entry_size: le_u32(&sector, 84),
+        entries_crc: le_u32(&sector, 88),
+    };
+    let entries_lba = le_u64(&sector, 72);
+    let entry_count = le_u32(&sector, 80);
+
+    let usable_ok = header.first_usable <= header.last_usable
+        && match which {
+            TableCopy::Primary => header.first_usable > my_lba,
+            TableCopy::Backup => header.last_usable < my_lba,
+        };
+    if !usable_ok {
+        return Err(bad(GptHeaderProblem::UsableRange {
+            first: header.first_usable,
+            last: header.last_usable,
+        }));
+    }
+    let entry_size = header.entry_size;
+    if entry_size < ENTRY_SIZE as u32 || !entry_size.is_power_of_two() {
+        return Err(bad(GptHeaderProblem::EntrySize { found: entry_size }));
+    }
+    let bytes = u64::from(entry_count) * u64::from(entry_size);
+    if bytes > MAX_ENTRY_ARRAY_BYTES {
+        return Err(bad(GptHeaderProblem::EntryArrayTooLarge {
+            count: entry_count,
+            entry_size,
+            max: MAX_ENTRY_ARRAY_BYTES,
+        }));
+    }
+    let end_lba = entries_lba.checked_add(bytes.div_ceil(SECTOR_SIZE));
+    let placed = match which {
+        TableCopy::Primary => {
+            entries_lba > my_lba && end_lba.is_some_and(|e| e <= header.first_usable)
+        }
+        TableCopy::Backup => {
+            entries_lba > header.last_usable && end_lba.is_some_and(|e| e <= my_lba)
+        }
+    };
+    let within_image = end_lba
+        .and_then(|e| e.checked_mul(SECTOR_SIZE))
+        .is_some_and(|e| e <= src.size());
+    if !placed || !within_image {
+        return Err(bad(GptHeaderProblem::EntriesMisplaced {
+            entries_lba,
+            bytes,
+        }));
+    }
+    // Placement was checked against the image size, so this multiplication cannot overflow.
+    let entries = read_bytes(src, entries_lba * SECTOR_SIZE, bytes)?;
+    let computed = crc32fast::hash(&entries);
+    if computed != header.entries_crc {
+        return Err(bad(GptHeaderProblem::EntriesCrc {
+            stored: header.entries_crc,
+            computed,
+        }));
+    }
+    Ok((header, entries))
+}
+
+/// The CRC32 of a header with its own checksum field taken as zero.
+fn header_crc(header: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(header.get(..16).unwrap_or_default());
+    hasher.update(&[0; 4]);
+    hasher.update(header.get(20..).unwrap_or_default());
+    hasher.finalize()
+}
+
+/// The common view of a checked header and entry array on a disk of `disk_size` bytes.
+fn to_table(
+    header: &Header,
+    entries: &[u8],
+    disk_size: u64,
+    warnings: Vec<TableWarning>,
+) -> Result<PartitionTable, PartitionError> {
+    let mut partitions = Vec::new();
+    // The entry size was checked to be at least 128 and at most the array cap.
+    let entry_size = usize::try_from(header.entry_size).unwrap_or(ENTRY_SIZE);
+    for (number, entry) in (1u32..).zip(entries.chunks_exact(entry_size)) {
+        let type_guid = Guid::from_bytes(field(entry, 0));
+        if type_guid.is_nil() {
+            continue;
+        }
+        let first_lba = le_u64(entry, 32);
+        let last_lba = le_u64(entry, 40);
+        if last_lba < first_lba {
+            return Err(PartitionError::EndsBeforeStart {
+                number,
+                first_lba,
+                last_lba,
+            });
+        }
+        let past_end = PartitionError::PastEnd {
+            number,
+            end: u64::MAX,
+            disk_size,
+        };
+        let start = first_lba.checked_mul(SECTOR_SIZE);
+        let size = (last_lba - first_lba)
+            .checked_add(1)
+            .and_then(|n| n.checked_mul(SECTOR_SIZE));
+        let (Some(start), Some(size)) = (start, size) else {
+            return Err(past_end);
+        };
+        let units: Vec<u16> = entry
+            .get(56..56 + 2 * NAME_UNITS)
+            .unwrap_or_default()
+            .chunks_exact(2)
+            .map(|pair| u16::from_le_bytes(field(pair, 0)))
+            .take_while(|&unit| unit != 0)
+            .collect();
+        let unique_guid = Guid::from_bytes(field(entry, 16));
+        partitions.push(Partition {
+            number,
+            start,
+            size,
+            kind: PartitionKind::GptType(type_guid),
+            bootable: le_u64(entry, 48) & LEGACY_BOOTABLE != 0,
+            partuuid: unique_guid.to_string(),
+            name: String::from_utf16_lossy(&units),
+        });
+    }
+    let extents: Vec<Extent> = partitions
+        .iter()
+        .map(|p| Extent {
+            number: p.number,
+            start: p.start,
+            size: p.size,
+        })
+        .collect();
+    check_extents(
+        &extents,
+        header.first_usable.saturating_mul(SECTOR_SIZE),
+        header
+            .last_usable
+            .saturating_add(1)
+            .saturating_mul(SECTOR_SIZE),
+        disk_size,
+    )?;
+    Ok(PartitionTable {
+        kind: TableKind::Gpt {
+            disk_guid: header.disk_guid,
+        },
+        partitions,
+        warnings,
+    })
+}
+
+/// Writes a protective MBR and both copies of a GPT describing `partitions` (numbered from 1
+/// in order) into `out`.
+///
+/// `out` must already be `disk_size` bytes long (a sparse file is fine): only the table
+/// sectors are written, the first 34 and the last 33. Every GUID comes from the caller, so the
+/// same arguments give the same bytes. Refuses more than 128 partitions, starts and sizes that
+/// are not multiples of 512, nil types, nil or repeated unique GUIDs, names over 36 UTF-16
+/// units, partitions outside the usable sectors and overlaps.
+pub fn write_gpt(
+    out: &File,
+    disk_size: u64,
+    disk_guid: Guid,
+    partitions: &[GptPartitionSpec],
+) -> Result<(), PartitionError> {
+    let sectors = encode_gpt(disk_size, disk_guid, partitions)?;
+    write_sectors(out, disk_size, &sectors.pieces())
+}
+
+/// Everything [`write_gpt`] writes, and where.
+pub(crate) struct GptSectors {
+    protective: [u8; 512],
+    primary_header: [u8; 512],
+    entries: Vec<u8>,
+    backup_header: [u8; 512],
+    last_lba: u64,
+}
+
+impl GptSectors {
+    /// (byte offset, bytes) of each piece, in disk order.
+    pub(crate) fn pieces(&self) -> [(u64, &[u8]); 5] {
+        let backup_entries_lba = self.last_lba - WRITTEN_ARRAY_SECTORS;
+        [
+            (0, &self.protective),
+            (SECTOR_SIZE, &self.primary_header),
+            (2 * SECTOR_SIZE, &self.entries),
+            (backup_entries_lba * SECTOR_SIZE, &self.entries),
+            (self.last_lba * SECTOR_SIZE, &self.backup_header),
+        ]
+    }
+}
+
+/// The sectors for [`write_gpt`], after all its checks.
+pub(crate) fn encode_gpt(
+    disk_size: u64,
+    disk_guid: Guid,
+    partitions: &[GptPartitionSpec],
+) -> Result<GptSectors, PartitionError> {
+    let disk_sectors = disk_size / SECTOR_SIZE;
+    // Header and entries at both ends, and at least one usable sector between them.
+    let min_sectors = 2 * (1 + WRITTEN_ARRAY_SECTORS) + 2;
+    if disk_size % SECTOR_SIZE != 0 || disk_sectors < min_sectors {
+        return Err(PartitionError::BadDiskSize {
+            size: disk_size,
+            reason: "a GPT disk must be a whole number of 512-byte sectors, at least 68",
+        });
+    }
+    if partitions.len() > GPT_MAX_PARTITIONS {
+        return Err(PartitionError::TooManyPartitions {
+            count: partitions.len(),
+            max: GPT_MAX_PARTITIONS,
+        });
+    }
+    let last_lba = disk_sectors - 1;
+    let first_usable = 2 + WRITTEN_ARRAY_SECTORS;
+    let last_usable = last_lba - WRITTEN_ARRAY_SECTORS - 1;
+
+    let mut extents = Vec::with_capacity(partitions.len());
+    let mut entries = vec![0u8; GPT_MAX_PARTITIONS * ENTRY_SIZE];
+    for ((number, spec), index) in (1u32..).zip(partitions).zip(0usize..) {
+        check_sector_multiple(number, "start", spec.start)?;
+        check_sector_multiple(number, "size", spec.size)?;
+        if spec.type_guid.is_nil() {
+            return Err(PartitionError::EmptyType { number });
+        }
+        let repeated = partitions
+            .get(..index)
+            .unwrap_or_default()
+            .iter()
+            .any(|earlier| earlier.unique_guid == spec.unique_guid);
+        if spec.unique_guid.is_nil() || repeated {
+            return Err(PartitionError::BadUniqueGuid {
+                number,
+                guid: spec.unique_guid,
+            });
+        }
+        let name: Vec<u16> = spec.name.encode_utf16().collect();
+        if name.len() > NAME_UNITS {
+            return Err(PartitionError::NameTooLong {
+                number,
+                name: spec.name.clone(),
+            });
+        }
+        extents.push(Extent {
+            number,
+            start: spec.start,
+            size: spec.size,
+        });
+        let mut entry = [0u8; ENTRY_SIZE];
+        put(&mut entry, 0, &spec.type_guid.to_bytes());
+        put(&mut entry, 16, &spec.unique_guid.to_bytes());
+        // The end may not be valid yet; it is checked with the other extents below.
+        let first = spec.start / SECTOR_SIZE;
+        let last = (spec.start.saturating_add(spec.size) / SECTOR_SIZE).saturating_sub(1);
+        put(&mut entry, 32, &first.to_le_bytes());
+        put(&mut entry, 40, &last.to_le_bytes());
+        for (i, unit) in name.iter().enumerate() {
+            put(&mut entry, 56 + 2 * i, &unit.to_le_bytes());
+        }
+        put(&mut entries, index * ENTRY_SIZE, &entry);
+    }
+    check_extents(
+        &extents,
+        first_usable * SECTOR_SIZE,
+        (last_usable + 1) * SECTOR_SIZE,
+        disk_size,
+    )?;
+
+    let entries_crc = crc32fast::hash(&entries);
+    let header = |my_lba: u64, alternate_lba: u64, entries_lba: u64| {
+        let mut sector = [0u8; 512];
+        put(&mut sector, 0, &SIGNATURE);
+        put(&mut sector, 8, &REVISION_1_0.to_le_bytes());
+        put(&mut sector, 12, &MIN_HEADER_SIZE.to_le_bytes());
+        put(&mut sector, 24, &my_lba.to_le_bytes());
+        put(&mut sector, 32, &alternate_lba.to_le_bytes());
+        put(&mut sector, 40, &first_usable.to_le_bytes());
+        put(&mut sector, 48, &last_usable.to_le_bytes());
+        put(&mut sector, 56, &disk_guid.to_bytes());
+        put(&mut sector, 72, &entries_lba.to_le_bytes());
+        put(&mut sector, 80, &(GPT_MAX_PARTITIONS as u32).to_le_bytes());
+        put(&mut sector, 84, &(ENTRY_SIZE as u32).to_le_bytes());
+        put(&mut sector, 88, &entries_crc.to_le_bytes());
+        let crc = header_crc(sector.get(..MIN_HEADER_SIZE as usize).unwrap_or_default());
+        put(&mut sector, 16, &crc.to_le_bytes());
+        sector
+    };
+    Ok(GptSectors {
+        protective: protective_mbr(disk_sectors),
+        primary_header: header(1, last_lba, 2),
+        entries,
+        backup_header: header(last_lba, 1, last_lba - WRITTEN_ARRAY_SECTORS),
+        last_lba,
+    })
+}
