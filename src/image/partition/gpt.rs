@@ -470,3 +470,197 @@ pub(crate) fn encode_gpt(
         last_lba,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::partition::{GPT_EFI_SYSTEM, GPT_LINUX_ROOT_ARM64};
+
+    const DISK: u64 = 8 << 20;
+
+    fn guid(text: &str) -> Guid {
+        text.parse().unwrap()
+    }
+
+    fn specs() -> Vec<GptPartitionSpec> {
+        vec![
+            GptPartitionSpec {
+                start: 1 << 20,
+                size: 2 << 20,
+                type_guid: GPT_EFI_SYSTEM,
+                unique_guid: guid("aaaaaaaa-2222-3333-4444-555555555555"),
+                name: "boot".into(),
+            },
+            GptPartitionSpec {
+                start: 3 << 20,
+                size: DISK - (3 << 20) - 33 * 512,
+                type_guid: GPT_LINUX_ROOT_ARM64,
+                unique_guid: guid("bbbbbbbb-2222-3333-4444-555555555555"),
+                name: "root ☃".into(),
+            },
+        ]
+    }
+
+    fn image(specs: &[GptPartitionSpec]) -> Vec<u8> {
+        let disk_guid = guid("11111111-2222-3333-4444-555555555555");
+        let sectors = encode_gpt(DISK, disk_guid, specs).unwrap();
+        let mut img = vec![0u8; DISK as usize];
+        for (offset, bytes) in sectors.pieces() {
+            put(&mut img, offset as usize, bytes);
+        }
+        img
+    }
+
+    #[test]
+    fn encoded_table_reads_back() {
+        let table = crate::image::partition::read(&image(&specs())).unwrap();
+        assert_eq!(
+            table.kind,
+            TableKind::Gpt {
+                disk_guid: guid("11111111-2222-3333-4444-555555555555")
+            }
+        );
+        assert!(table.warnings.is_empty(), "{:?}", table.warnings);
+        let p = &table.partitions;
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].partuuid, "aaaaaaaa-2222-3333-4444-555555555555");
+        assert_eq!(p[0].name, "boot");
+        assert_eq!(p[1].name, "root ☃");
+        assert_eq!(p[1].kind, PartitionKind::GptType(GPT_LINUX_ROOT_ARM64));
+        assert_eq!(p[1].end(), DISK - 33 * 512);
+    }
+
+    #[test]
+    fn damaged_primary_falls_back_to_backup() {
+        let mut img = image(&specs());
+        img[512 + 30] ^= 0x01;
+        let table = crate::image::partition::read(&img).unwrap();
+        assert_eq!(table.partitions.len(), 2);
+        let [TableWarning::PrimaryGptDamaged { reason }] = table.warnings.as_slice() else {
+            panic!("expected one primary warning, got {:?}", table.warnings);
+        };
+        assert!(reason.contains("CRC32"), "{reason}");
+    }
+
+    #[test]
+    fn damaged_backup_is_reported_with_the_primary_used() {
+        let mut img = image(&specs());
+        let last = img.len() - 512;
+        img[last] = b'X';
+        let table = crate::image::partition::read(&img).unwrap();
+        assert!(matches!(
+            table.warnings.as_slice(),
+            [TableWarning::BackupGptDamaged { .. }]
+        ));
+    }
+
+    #[test]
+    fn both_copies_damaged_is_an_error() {
+        let mut img = image(&specs());
+        img[512 + 30] ^= 0x01;
+        // An entry of the backup array: its CRC no longer holds.
+        let backup_entries = img.len() - 33 * 512;
+        img[backup_entries + 40] ^= 0x01;
+        let err = crate::image::partition::read(&img).unwrap_err();
+        assert!(
+            matches!(err, PartitionError::BothGptHeadersDamaged { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("entry array CRC32"), "{err}");
+    }
+
+    /// Rewrites the primary header's field at `at` and fixes the header CRC, so only the
+    /// field's own check can refuse it.
+    fn set_primary_field(img: &mut [u8], at: usize, value: &[u8]) {
+        put(img, 512 + at, value);
+        let crc = header_crc(&img[512..512 + 92]);
+        put(img, 512 + 16, &crc.to_le_bytes());
+    }
+
+    #[test]
+    fn absurd_entry_count_is_refused_without_allocating() {
+        let mut img = image(&specs());
+        set_primary_field(&mut img, 80, &u32::MAX.to_le_bytes());
+        let table = crate::image::partition::read(&img).unwrap();
+        let [TableWarning::PrimaryGptDamaged { reason }] = table.warnings.as_slice() else {
+            panic!("{:?}", table.warnings);
+        };
+        assert!(reason.contains("4294967295 entries"), "{reason}");
+    }
+
+    #[test]
+    fn overlapping_entries_are_refused() {
+        let mut s = specs();
+        s[1].start = 2 << 20;
+        s[1].size = 1 << 20;
+        assert!(matches!(
+            encode_gpt(DISK, Guid::NIL, &s),
+            Err(PartitionError::Overlap {
+                first: 1,
+                second: 2,
+                ..
+            })
+        ));
+        // Bypass the writer's checks to see the reader's.
+        let mut img = image(&specs());
+        let entries = 2 * 512;
+        put(&mut img, entries + 128 + 32, &(4096u64).to_le_bytes());
+        let crc = crc32fast::hash(&img[entries..entries + 128 * 128]);
+        set_primary_field(&mut img, 88, &crc.to_le_bytes());
+        let err = crate::image::partition::read(&img).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PartitionError::Overlap {
+                    first: 1,
+                    second: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn writer_refuses_bad_specs() {
+        let mut s = specs();
+        s[1].unique_guid = s[0].unique_guid;
+        assert!(matches!(
+            encode_gpt(DISK, Guid::NIL, &s),
+            Err(PartitionError::BadUniqueGuid { number: 2, .. })
+        ));
+        let mut s = specs();
+        s[0].name = "x".repeat(37);
+        assert!(matches!(
+            encode_gpt(DISK, Guid::NIL, &s),
+            Err(PartitionError::NameTooLong { number: 1, .. })
+        ));
+        let mut s = specs();
+        s[1].size += 512;
+        assert!(matches!(
+            encode_gpt(DISK, Guid::NIL, &s),
+            Err(PartitionError::OutsideUsable { number: 2, .. })
+        ));
+        let mut s = specs();
+        s[0].start = 33 * 512;
+        assert!(matches!(
+            encode_gpt(DISK, Guid::NIL, &s),
+            Err(PartitionError::OutsideUsable { number: 1, .. })
+        ));
+        let mut s = specs();
+        s[0].type_guid = Guid::NIL;
+        assert!(matches!(
+            encode_gpt(DISK, Guid::NIL, &s),
+            Err(PartitionError::EmptyType { number: 1 })
+        ));
+        assert!(matches!(
+            encode_gpt(67 * 512, Guid::NIL, &[]),
+            Err(PartitionError::BadDiskSize { .. })
+        ));
+        let many = vec![specs()[0].clone(); 129];
+        assert!(matches!(
+            encode_gpt(DISK, Guid::NIL, &many),
+            Err(PartitionError::TooManyPartitions { count: 129, .. })
+        ));
+    }
+}
