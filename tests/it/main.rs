@@ -1,0 +1,4 @@
+//! Integration tests, one module per topic, each checking our output with independent tools.
+
+mod partition;
+mod partition_corrupt;
