@@ -3,38 +3,30 @@
 //!
 //! The primary header sits at sector 1 with its entries after it; the backup entries and
 //! header end the disk. Reading trusts the primary when its header and entry checksums hold
-//! and falls back to the backup (with a warning) when they do not. Entry arrays are capped at
-//! [`MAX_ENTRY_ARRAY_BYTES`], far above the 16 KiB every partitioning tool writes, so a
-//! hostile header cannot make the reader allocate much. Writing always produces the standard
-//! shape: 128 entries of 128 bytes, usable sectors from 34 to the 34th sector from the end.
+//! and falls back to the backup (with a warning) when they do not; the header checks
+//! themselves live in `gpt_header`. Writing always produces the standard shape: 128 entries
+//! of 128 bytes, usable sectors from 34 to the 34th sector from the end.
 
 use std::fs::File;
 
+use super::gpt_header::{Header, MIN_ENTRY_SIZE, TableCopy};
 use super::layout::{
-    Extent, SECTOR_SIZE, check_extents, check_sector_multiple, field, le_u32, le_u64, put,
+    Extent, SECTOR_SIZE, check_extents, check_sector_multiple, field, le_u64, put,
 };
 use super::mbr::protective_mbr;
-use super::table::{read_bytes, write_sectors};
+use super::table::write_sectors;
 use super::{
-    GptHeaderProblem, Guid, Partition, PartitionError, PartitionKind, PartitionTable, TableKind,
-    TableWarning,
+    Guid, Partition, PartitionError, PartitionKind, PartitionTable, TableKind, TableWarning,
 };
 use crate::image::io::ReadAt;
 
-const SIGNATURE: [u8; 8] = *b"EFI PART";
-const REVISION_1_0: u32 = 0x0001_0000;
-const MIN_HEADER_SIZE: u32 = 92;
-const ENTRY_SIZE: usize = 128;
+const ENTRY_SIZE: usize = MIN_ENTRY_SIZE as usize;
 const NAME_UNITS: usize = 36;
 /// The attribute bit UEFI calls "legacy BIOS bootable".
 const LEGACY_BOOTABLE: u64 = 1 << 2;
 
 /// The number of entries (and so of partitions) [`write_gpt`] writes.
 pub const GPT_MAX_PARTITIONS: usize = 128;
-
-/// The largest entry array the reader accepts: 1 MiB, 8192 entries of 128 bytes. UEFI sets no
-/// upper bound; tools write 16 KiB.
-pub const MAX_ENTRY_ARRAY_BYTES: u64 = 1 << 20;
 
 /// Sectors taken by the written entry array: 128 entries of 128 bytes.
 const WRITTEN_ARRAY_SECTORS: u64 = (GPT_MAX_PARTITIONS * ENTRY_SIZE) as u64 / SECTOR_SIZE;
@@ -54,37 +46,10 @@ pub struct GptPartitionSpec {
     pub name: String,
 }
 
-/// Which of the two copies of the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TableCopy {
-    Primary,
-    Backup,
-}
-
-impl TableCopy {
-    fn name(self) -> &'static str {
-        match self {
-            TableCopy::Primary => "primary",
-            TableCopy::Backup => "backup",
-        }
-    }
-}
-
-/// The fields of a header that the reader uses.
-#[derive(Debug, Clone)]
-struct Header {
-    alternate_lba: u64,
-    first_usable: u64,
-    last_usable: u64,
-    disk_guid: Guid,
-    entry_size: u32,
-    entries_crc: u32,
-}
-
 /// Reads the GPT of `src`, from the primary copy or, if that is unusable, the backup.
 pub(crate) fn read<R: ReadAt + ?Sized>(src: &R) -> Result<PartitionTable, PartitionError> {
     let last_lba = (src.size() / SECTOR_SIZE).saturating_sub(1);
-    match read_copy(src, TableCopy::Primary, 1) {
+    match Header::read(src, TableCopy::Primary, 1) {
         Ok((header, entries)) => {
             let mut warnings = Vec::new();
             if let Some(reason) = backup_problem(src, &header, last_lba) {
@@ -92,7 +57,7 @@ pub(crate) fn read<R: ReadAt + ?Sized>(src: &R) -> Result<PartitionTable, Partit
             }
             to_table(&header, &entries, src.size(), warnings)
         }
-        Err(primary) => match read_copy(src, TableCopy::Backup, last_lba) {
+        Err(primary) => match Header::read(src, TableCopy::Backup, last_lba) {
             Ok((header, entries)) => {
                 let warnings = vec![TableWarning::PrimaryGptDamaged {
                     reason: primary.to_string(),
@@ -115,7 +80,7 @@ fn backup_problem<R: ReadAt + ?Sized>(src: &R, primary: &Header, last_lba: u64) 
             primary.alternate_lba
         ));
     }
-    match read_copy(src, TableCopy::Backup, last_lba) {
+    match Header::read(src, TableCopy::Backup, last_lba) {
         Err(err) => Some(err.to_string()),
         Ok((backup, _)) => {
             let same = backup.disk_guid == primary.disk_guid
@@ -125,125 +90,6 @@ fn backup_problem<R: ReadAt + ?Sized>(src: &R, primary: &Header, last_lba: u64) 
             (!same).then(|| "it does not describe the same partitions as the primary".to_owned())
         }
     }
-}
-
-/// Reads and checks one header and its entry array.
-fn read_copy<R: ReadAt + ?Sized>(
-    src: &R,
-    which: TableCopy,
-    lba: u64,
-) -> Result<(Header, Vec<u8>), PartitionError> {
-    let bad = |problem| PartitionError::BadGptHeader {
-        which: which.name(),
-        lba,
-        problem,
-    };
-    let offset = lba
-        .checked_mul(SECTOR_SIZE)
-        .ok_or_else(|| PartitionError::Read {
-            offset: u64::MAX,
-            len: SECTOR_SIZE,
-            source: std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
-        })?;
-    let sector = read_bytes(src, offset, SECTOR_SIZE)?;
-
-    let signature: [u8; 8] = field(&sector, 0);
-    if signature != SIGNATURE {
-        return Err(bad(GptHeaderProblem::Signature { found: signature }));
-    }
-    let revision = le_u32(&sector, 8);
-    if revision >> 16 != REVISION_1_0 >> 16 {
-        return Err(bad(GptHeaderProblem::Revision { found: revision }));
-    }
-    let header_size = le_u32(&sector, 12);
-    let covered = usize::try_from(header_size)
-        .ok()
-        .filter(|_| header_size >= MIN_HEADER_SIZE)
-        .and_then(|n| sector.get(..n))
-        .ok_or_else(|| bad(GptHeaderProblem::HeaderSize { found: header_size }))?;
-    let stored = le_u32(&sector, 16);
-    let computed = header_crc(covered);
-    if stored != computed {
-        return Err(bad(GptHeaderProblem::HeaderCrc { stored, computed }));
-    }
-    let my_lba = le_u64(&sector, 24);
-    if my_lba != lba {
-        return Err(bad(GptHeaderProblem::MyLba {
-            found: my_lba,
-            expected: lba,
-        }));
-    }
-    let header = Header {
-        alternate_lba: le_u64(&sector, 32),
-        first_usable: le_u64(&sector, 40),
-        last_usable: le_u64(&sector, 48),
-        disk_guid: Guid::from_bytes(field(&sector, 56)),
-        entry_size: le_u32(&sector, 84),
-        entries_crc: le_u32(&sector, 88),
-    };
-    let entries_lba = le_u64(&sector, 72);
-    let entry_count = le_u32(&sector, 80);
-
-    let usable_ok = header.first_usable <= header.last_usable
-        && match which {
-            TableCopy::Primary => header.first_usable > my_lba,
-            TableCopy::Backup => header.last_usable < my_lba,
-        };
-    if !usable_ok {
-        return Err(bad(GptHeaderProblem::UsableRange {
-            first: header.first_usable,
-            last: header.last_usable,
-        }));
-    }
-    let entry_size = header.entry_size;
-    if entry_size < ENTRY_SIZE as u32 || !entry_size.is_power_of_two() {
-        return Err(bad(GptHeaderProblem::EntrySize { found: entry_size }));
-    }
-    let bytes = u64::from(entry_count) * u64::from(entry_size);
-    if bytes > MAX_ENTRY_ARRAY_BYTES {
-        return Err(bad(GptHeaderProblem::EntryArrayTooLarge {
-            count: entry_count,
-            entry_size,
-            max: MAX_ENTRY_ARRAY_BYTES,
-        }));
-    }
-    let end_lba = entries_lba.checked_add(bytes.div_ceil(SECTOR_SIZE));
-    let placed = match which {
-        TableCopy::Primary => {
-            entries_lba > my_lba && end_lba.is_some_and(|e| e <= header.first_usable)
-        }
-        TableCopy::Backup => {
-            entries_lba > header.last_usable && end_lba.is_some_and(|e| e <= my_lba)
-        }
-    };
-    let within_image = end_lba
-        .and_then(|e| e.checked_mul(SECTOR_SIZE))
-        .is_some_and(|e| e <= src.size());
-    if !placed || !within_image {
-        return Err(bad(GptHeaderProblem::EntriesMisplaced {
-            entries_lba,
-            bytes,
-        }));
-    }
-    // Placement was checked against the image size, so this multiplication cannot overflow.
-    let entries = read_bytes(src, entries_lba * SECTOR_SIZE, bytes)?;
-    let computed = crc32fast::hash(&entries);
-    if computed != header.entries_crc {
-        return Err(bad(GptHeaderProblem::EntriesCrc {
-            stored: header.entries_crc,
-            computed,
-        }));
-    }
-    Ok((header, entries))
-}
-
-/// The CRC32 of a header with its own checksum field taken as zero.
-fn header_crc(header: &[u8]) -> u32 {
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(header.get(..16).unwrap_or_default());
-    hasher.update(&[0; 4]);
-    hasher.update(header.get(20..).unwrap_or_default());
-    hasher.finalize()
 }
 
 /// The common view of a checked header and entry array on a disk of `disk_size` bytes.
@@ -443,30 +289,28 @@ pub(crate) fn encode_gpt(
         disk_size,
     )?;
 
-    let entries_crc = crc32fast::hash(&entries);
-    let header = |my_lba: u64, alternate_lba: u64, entries_lba: u64| {
-        let mut sector = [0u8; 512];
-        put(&mut sector, 0, &SIGNATURE);
-        put(&mut sector, 8, &REVISION_1_0.to_le_bytes());
-        put(&mut sector, 12, &MIN_HEADER_SIZE.to_le_bytes());
-        put(&mut sector, 24, &my_lba.to_le_bytes());
-        put(&mut sector, 32, &alternate_lba.to_le_bytes());
-        put(&mut sector, 40, &first_usable.to_le_bytes());
-        put(&mut sector, 48, &last_usable.to_le_bytes());
-        put(&mut sector, 56, &disk_guid.to_bytes());
-        put(&mut sector, 72, &entries_lba.to_le_bytes());
-        put(&mut sector, 80, &(GPT_MAX_PARTITIONS as u32).to_le_bytes());
-        put(&mut sector, 84, &(ENTRY_SIZE as u32).to_le_bytes());
-        put(&mut sector, 88, &entries_crc.to_le_bytes());
-        let crc = header_crc(sector.get(..MIN_HEADER_SIZE as usize).unwrap_or_default());
-        put(&mut sector, 16, &crc.to_le_bytes());
-        sector
+    let primary = Header {
+        my_lba: 1,
+        alternate_lba: last_lba,
+        first_usable,
+        last_usable,
+        disk_guid,
+        entries_lba: 2,
+        entry_count: GPT_MAX_PARTITIONS as u32,
+        entry_size: MIN_ENTRY_SIZE,
+        entries_crc: crc32fast::hash(&entries),
+    };
+    let backup = Header {
+        my_lba: last_lba,
+        alternate_lba: 1,
+        entries_lba: last_lba - WRITTEN_ARRAY_SECTORS,
+        ..primary.clone()
     };
     Ok(GptSectors {
         protective: protective_mbr(disk_sectors),
-        primary_header: header(1, last_lba, 2),
+        primary_header: primary.encode(),
         entries,
-        backup_header: header(last_lba, 1, last_lba - WRITTEN_ARRAY_SECTORS),
+        backup_header: backup.encode(),
         last_lba,
     })
 }
@@ -474,6 +318,7 @@ pub(crate) fn encode_gpt(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::partition::gpt_header::header_crc;
     use crate::image::partition::{GPT_EFI_SYSTEM, GPT_LINUX_ROOT_ARM64};
 
     const DISK: u64 = 8 << 20;

@@ -72,6 +72,13 @@ impl fmt::Display for Guid {
     }
 }
 
+/// Uppercase canonical form, as `sfdisk` prints type GUIDs: `format!("{guid:X}")`.
+impl fmt::UpperHex for Guid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_uppercase_string())
+    }
+}
+
 impl fmt::Debug for Guid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Guid({self})")
@@ -133,6 +140,7 @@ mod tests {
             guid.to_uppercase_string(),
             "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
         );
+        assert_eq!(format!("{guid:X}"), "C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
         assert_eq!(
             guid,
             Guid::from_fields(

@@ -409,6 +409,8 @@ mod tests {
         let sector = encode_mbr(disk, 7, &[spec(1 << 20, 8 << 20, 0x0f)]).unwrap();
         let table = Mbr::parse(&sector).unwrap().to_table(disk).unwrap();
         assert!(table.partitions[0].kind.is_extended());
+        assert_eq!(table.partitions[0].kind.to_string(), "0x0f");
+        assert_eq!(table.partitions[0].kind.name(), Some("W95 Ext'd (LBA)"));
         assert_eq!(
             table.warnings,
             vec![TableWarning::ExtendedNotFollowed { number: 1 }]

@@ -12,6 +12,7 @@
 
 mod error;
 mod gpt;
+mod gpt_header;
 mod guid;
 mod layout;
 mod mbr;
@@ -19,7 +20,8 @@ mod table;
 mod type_names;
 
 pub use error::{GptHeaderProblem, PartitionError};
-pub use gpt::{GPT_MAX_PARTITIONS, GptPartitionSpec, MAX_ENTRY_ARRAY_BYTES, write_gpt};
+pub use gpt::{GPT_MAX_PARTITIONS, GptPartitionSpec, write_gpt};
+pub use gpt_header::MAX_ENTRY_ARRAY_BYTES;
 pub use guid::Guid;
 pub use layout::{ALIGN_4MIB, SECTOR_SIZE, align_up};
 pub use mbr::{MBR_MAX_PARTITIONS, MbrPartitionSpec, write_mbr};

@@ -87,6 +87,16 @@ impl PartitionKind {
     }
 }
 
+/// The raw type as `fdisk` shows it: `0x0c` for MBR, the uppercase GUID for GPT.
+impl fmt::Display for PartitionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PartitionKind::MbrType(byte) => write!(f, "{byte:#04x}"),
+            PartitionKind::GptType(guid) => write!(f, "{guid:X}"),
+        }
+    }
+}
+
 /// A problem found while reading that did not prevent reading the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TableWarning {
