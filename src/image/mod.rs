@@ -2,3 +2,4 @@
 //! anything. Nothing here knows about Raspberry Pi or Debian.
 
 pub mod io;
+pub mod partition;
