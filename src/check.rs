@@ -413,6 +413,47 @@ pub fn human(loaded: &Loaded) -> String {
         },
         swap.zram.map(|z| format!(", zram {z}")).unwrap_or_default()
     );
+    for user in profile.users() {
+        let _ = writeln!(
+            out,
+            "user {}: groups {}, {} SSH key(s), password {}",
+            user.name,
+            if user.groups.is_empty() { "-".to_string() } else { user.groups.join(",") },
+            user.ssh_keys.len(),
+            if user.password_hash.is_some() { "set" } else { "locked" }
+        );
+    }
+    let ssh = profile.ssh();
+    let _ = writeln!(
+        out,
+        "ssh: {}",
+        match (ssh.enabled, ssh.password_auth) {
+            (false, _) => "off",
+            (true, true) => "on, password login allowed",
+            (true, false) => "on, keys only",
+        }
+    );
+    if let Some(web) = profile.web() {
+        let php = match (&web.php, web.php_max_children) {
+            (None, _) => String::new(),
+            (Some(v), MaxChildren::Auto) => format!(" with PHP {v} FPM (max children sized from RAM)"),
+            (Some(v), MaxChildren::Fixed(n)) => format!(" with PHP {v} FPM ({n} children)"),
+        };
+        let _ = writeln!(out, "web: {}{php}", web.server);
+    }
+    if let Some(server) = profile.server() {
+        let _ = writeln!(
+            out,
+            "server: {} runs {} as {}{}",
+            server.unit,
+            server.path,
+            server.user,
+            server.memory_max.map(|m| format!(", MemoryMax={m}")).unwrap_or_default()
+        );
+    }
+    for overlay in profile.overlays() {
+        let _ = writeln!(out, "overlay: {}", overlay.display());
+    }
     for node in nodes {
         let net = &node.network;
         let _ = writeln!(

@@ -5,3 +5,4 @@ mod golden;
 mod partition;
 mod partition_corrupt;
 mod profile_check;
+mod profile_fuzz;

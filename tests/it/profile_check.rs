@@ -115,3 +115,19 @@ fn help_text_is_stable() {
     assert_eq!(code, 0);
     assert_golden(Path::new("tests/data/golden/help.txt"), &stdout);
 }
+
+#[test]
+fn check_summary_is_stable() {
+    let (code, stdout, stderr) = pi_imager(&["check", "profiles/blog.toml"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.is_empty(), "the blog profile has warnings: {stderr}");
+    assert_golden(Path::new("tests/data/golden/check-blog.txt"), &stdout);
+}
+
+#[test]
+fn warnings_do_not_fail_check() {
+    let (code, stdout, stderr) = pi_imager(&["check", "tests/data/warn/swap-on-card.toml"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(": valid"));
+    assert_golden(Path::new("tests/data/warn/swap-on-card.err"), &stderr);
+}
