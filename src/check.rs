@@ -418,9 +418,17 @@ pub fn human(loaded: &Loaded) -> String {
             out,
             "user {}: groups {}, {} SSH key(s), password {}",
             user.name,
-            if user.groups.is_empty() { "-".to_string() } else { user.groups.join(",") },
+            if user.groups.is_empty() {
+                "-".to_string()
+            } else {
+                user.groups.join(",")
+            },
             user.ssh_keys.len(),
-            if user.password_hash.is_some() { "set" } else { "locked" }
+            if user.password_hash.is_some() {
+                "set"
+            } else {
+                "locked"
+            }
         );
     }
     let ssh = profile.ssh();
@@ -436,7 +444,9 @@ pub fn human(loaded: &Loaded) -> String {
     if let Some(web) = profile.web() {
         let php = match (&web.php, web.php_max_children) {
             (None, _) => String::new(),
-            (Some(v), MaxChildren::Auto) => format!(" with PHP {v} FPM (max children sized from RAM)"),
+            (Some(v), MaxChildren::Auto) => {
+                format!(" with PHP {v} FPM (max children sized from RAM)")
+            }
             (Some(v), MaxChildren::Fixed(n)) => format!(" with PHP {v} FPM ({n} children)"),
         };
         let _ = writeln!(out, "web: {}{php}", web.server);
@@ -448,7 +458,10 @@ pub fn human(loaded: &Loaded) -> String {
             server.unit,
             server.path,
             server.user,
-            server.memory_max.map(|m| format!(", MemoryMax={m}")).unwrap_or_default()
+            server
+                .memory_max
+                .map(|m| format!(", MemoryMax={m}"))
+                .unwrap_or_default()
         );
     }
     for overlay in profile.overlays() {

@@ -93,9 +93,15 @@ fn check_json_reports_errors_with_locations() {
     assert!(errors.len() >= 4, "{errors:?}");
     for error in errors {
         assert!(error["line"].as_u64().unwrap() >= 1);
-        assert!(error["key"].as_str().is_some_and(|k| !k.is_empty()), "{error}");
+        assert!(
+            error["key"].as_str().is_some_and(|k| !k.is_empty()),
+            "{error}"
+        );
     }
-    assert_golden(Path::new("tests/data/golden/check-many-errors.json"), &stdout);
+    assert_golden(
+        Path::new("tests/data/golden/check-many-errors.json"),
+        &stdout,
+    );
 }
 
 #[test]
