@@ -6,3 +6,4 @@
 pub mod check;
 pub mod image;
 pub mod profile;
+pub mod tree;
