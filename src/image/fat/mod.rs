@@ -12,10 +12,15 @@ mod boot_sector;
 mod datetime;
 mod dir_entry;
 mod error;
+mod layout;
+mod namespace;
 mod reader;
 mod short_name;
 mod table;
+mod writer;
 
 pub use boot_sector::{BootSector, FatType};
 pub use error::FatError;
 pub use reader::{Attributes, DirEntry, Fat};
+pub use layout::FatLayout;
+pub use writer::{ContentSource, FatEntry, FatEntryKind, FatOptions, write_fat32};

@@ -209,6 +209,13 @@ fn basis(name: &str) -> Basis {
     Basis { base, ext, lossy }
 }
 
+impl Basis {
+    /// The basis itself as a short name, when forming it lost nothing but case.
+    pub fn exact(&self) -> Option<[u8; 11]> {
+        (!self.lossy).then(|| pack(&self.base, &self.ext))
+    }
+}
+
 /// A 16-bit hash of a long name for the hashed tails used after many collisions.
 fn name_hash(name: &str) -> u16 {
     let h = name.encode_utf16().fold(0x811c_9dc5u32, |h, u| {

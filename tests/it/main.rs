@@ -1,0 +1,6 @@
+//! Integration tests, one module per topic.
+
+
+mod fat_reader;
+mod fat_support;
+
