@@ -17,7 +17,15 @@ fn make_image(dir: &Path, fat_bits: u32, kib: u64) -> (std::path::PathBuf, BTree
     let expected = make_source_dir(&src);
     let img = dir.join("fat.img");
     run(Command::new("mkfs.vfat")
-        .args(["-C", "-F", &fat_bits.to_string(), "-i", "1234ABCD", "-n", "TESTVOL"])
+        .args([
+            "-C",
+            "-F",
+            &fat_bits.to_string(),
+            "-i",
+            "1234ABCD",
+            "-n",
+            "TESTVOL",
+        ])
         .arg(&img)
         .arg(kib.to_string()));
     let mut mcopy = Command::new("mcopy");
@@ -37,7 +45,11 @@ fn assert_same(found: &BTreeMap<String, Item>, expected: &BTreeMap<String, Item>
         match (&found[path], want) {
             (Item::Dir, Item::Dir) => {}
             (
-                Item::File { size, sha256, mtime },
+                Item::File {
+                    size,
+                    sha256,
+                    mtime,
+                },
                 Item::File {
                     size: s2,
                     sha256: h2,
@@ -79,7 +91,10 @@ fn check_image(fat_bits: u32, kib: u64, fat_type: FatType) {
     assert_eq!(fat.read_dir(many).unwrap().len(), 230);
 
     // mtools' own listing names the same paths.
-    let out = run(Command::new("mdir").args(["-/", "-b", "-a", "-i"]).arg(&img).arg("::/"));
+    let out = run(Command::new("mdir")
+        .args(["-/", "-b", "-a", "-i"])
+        .arg(&img)
+        .arg("::/"));
     let mut listed: Vec<String> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -105,7 +120,10 @@ fn reads_fat32_made_by_mkfs_and_mcopy() {
 fn fat12_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("fat12.img");
-    run(Command::new("mkfs.vfat").args(["-C", "-F", "12"]).arg(&img).arg("1440"));
+    run(Command::new("mkfs.vfat")
+        .args(["-C", "-F", "12"])
+        .arg(&img)
+        .arg("1440"));
     let err = Fat::open(ImageFile::open(&img).unwrap()).unwrap_err();
     assert!(err.to_string().contains("FAT12"), "{err}");
 }

@@ -32,7 +32,11 @@ pub fn run(cmd: &mut Command) -> Output {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
     Dir,
-    File { size: u64, sha256: String, mtime: i64 },
+    File {
+        size: u64,
+        sha256: String,
+        mtime: i64,
+    },
 }
 
 pub fn sha256(data: &[u8]) -> String {
@@ -65,15 +69,24 @@ pub fn source_files() -> Vec<(String, Vec<u8>)> {
             "A Long File Name With Spaces.txt".to_string(),
             content(1, 1000),
         ),
-        ("Überblick.txt".to_string(), "Überblick\n".as_bytes().to_vec()),
+        (
+            "Überblick.txt".to_string(),
+            "Überblick\n".as_bytes().to_vec(),
+        ),
         ("empty.dat".to_string(), Vec::new()),
         ("big.bin".to_string(), content(2, 3 * 1024 * 1024 + 123)),
         ("deep/a/b/c/d/leaf.txt".to_string(), b"leaf\n".to_vec()),
-        ("deep/a/b/sibling with a long name.conf".to_string(), content(3, 5000)),
+        (
+            "deep/a/b/sibling with a long name.conf".to_string(),
+            content(3, 5000),
+        ),
         ("deep/a/zeros.bin".to_string(), vec![0u8; 20_000]),
     ];
     for i in 0..230 {
-        files.push((format!("many/entry number {i:04}.txt"), content(100 + i, i as usize * 7)));
+        files.push((
+            format!("many/entry number {i:04}.txt"),
+            content(100 + i, i as usize * 7),
+        ));
     }
     files
 }
@@ -117,7 +130,12 @@ pub fn scan_dir(root: &Path, with_mtime: bool) -> BTreeMap<String, Item> {
     while let Some(dir) = stack.pop() {
         for e in fs::read_dir(&dir).unwrap() {
             let e = e.unwrap();
-            let rel = e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let rel = e
+                .path()
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             let meta = e.metadata().unwrap();
             if meta.is_dir() {
                 items.insert(rel, Item::Dir);

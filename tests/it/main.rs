@@ -1,6 +1,5 @@
 //! Integration tests, one module per topic.
 
-
 mod fat_reader;
 mod fat_support;
-
+mod fat_writer;

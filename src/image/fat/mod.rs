@@ -21,6 +21,6 @@ mod writer;
 
 pub use boot_sector::{BootSector, FatType};
 pub use error::FatError;
-pub use reader::{Attributes, DirEntry, Fat};
 pub use layout::FatLayout;
+pub use reader::{Attributes, DirEntry, Fat};
 pub use writer::{ContentSource, FatEntry, FatEntryKind, FatOptions, write_fat32};

@@ -110,7 +110,10 @@ impl Namespace {
             for (i, &part) in parts.iter().enumerate() {
                 let here = parts[..=i].join("/");
                 if part.is_empty() {
-                    return Err(bad_path(path, "it has an empty component (// or a trailing /)"));
+                    return Err(bad_path(
+                        path,
+                        "it has an empty component (// or a trailing /)",
+                    ));
                 }
                 let last = i + 1 == parts.len();
                 if let Some(&id) = by_name.get(&(parent, part.to_string())) {
@@ -118,7 +121,10 @@ impl Namespace {
                         (NodeKind::Dir(_), false, _) => {}
                         (NodeKind::Dir(_), true, Declared::Dir) if implied.remove(&id) => {}
                         (NodeKind::File { .. }, false, _) => {
-                            return Err(bad_path(path, &format!("{here} is a file, not a directory")));
+                            return Err(bad_path(
+                                path,
+                                &format!("{here} is a file, not a directory"),
+                            ));
                         }
                         _ => return Err(FatError::Duplicate { path: here }),
                     }
@@ -271,11 +277,10 @@ mod tests {
         ])
         .unwrap_err();
         assert!(matches!(err, FatError::CaseCollision { .. }), "{err}");
-        let err =
-            Namespace::build(&[("x", Declared::File(0)), ("x", Declared::Dir)]).unwrap_err();
+        let err = Namespace::build(&[("x", Declared::File(0)), ("x", Declared::Dir)]).unwrap_err();
         assert!(matches!(err, FatError::Duplicate { .. }), "{err}");
-        let err = Namespace::build(&[("x", Declared::File(0)), ("x/y", Declared::Dir)])
-            .unwrap_err();
+        let err =
+            Namespace::build(&[("x", Declared::File(0)), ("x/y", Declared::Dir)]).unwrap_err();
         assert!(matches!(err, FatError::BadPath { .. }), "{err}");
         for bad in ["/abs", "a//b", "a/", "", "a/../b"] {
             assert!(Namespace::build(&[(bad, Declared::Dir)]).is_err(), "{bad}");

@@ -77,6 +77,10 @@ impl DirEntry {
     }
 }
 
+/// A directory's 8.3 entries with their display names, and the volume label if the
+/// directory is the root and has one.
+type RawListing = (Vec<(String, ShortEntry)>, Option<String>);
+
 /// Where a directory's slots are.
 #[derive(Debug, Clone, Copy)]
 enum DirLocation {
@@ -178,11 +182,7 @@ impl<R: ReadAt> Fat<R> {
     }
 
     /// The raw short entries of a directory with their long names, and any volume label.
-    fn slots(
-        &self,
-        loc: DirLocation,
-        path: &str,
-    ) -> Result<(Vec<(String, ShortEntry)>, Option<String>), FatError> {
+    fn slots(&self, loc: DirLocation, path: &str) -> Result<RawListing, FatError> {
         let ranges = match loc {
             DirLocation::FixedRoot => vec![(self.bs.root_dir_offset(), self.bs.root_dir_len())],
             DirLocation::Chain(first) => {

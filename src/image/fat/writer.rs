@@ -183,7 +183,11 @@ fn clusters_of(ns: &Namespace, id: NodeId, cluster_size: u64) -> Result<u64, Fat
         NodeKind::File { len, .. } => Ok(len.div_ceil(cluster_size)),
         NodeKind::Dir(children) => {
             let own = if id == ROOT { 1 } else { 2 };
-            let slots = own + children.iter().map(|&c| ns.nodes[c].slots() as u64).sum::<u64>();
+            let slots = own
+                + children
+                    .iter()
+                    .map(|&c| ns.nodes[c].slots() as u64)
+                    .sum::<u64>();
             if slots > MAX_DIR_SLOTS {
                 return Err(FatError::TooManyEntries {
                     path: if id == ROOT {
