@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 use std::process::Command;
 
@@ -180,6 +180,44 @@ fn check_volume(size: u64, cluster_size: u32) {
     for e in fat.walk().unwrap() {
         assert!(e.extents.len() <= 1, "{} is fragmented", e.path);
     }
+    // `.` and `..` open every subdirectory (fatfs 0.3.6 put long names before them), and
+    // `..` of a child of the root points at cluster 0.
+    let deep = root.iter().find(|e| e.name == "deep").unwrap();
+    let mut slots = [0u8; 64];
+    let at = fat
+        .boot_sector()
+        .cluster_offset(deep.first_cluster)
+        .unwrap();
+    src.read_exact_at(&mut slots, at).unwrap();
+    assert_eq!(&slots[..11], b".          ");
+    assert_eq!(&slots[32..43], b"..         ");
+    assert_eq!(&slots[32 + 20..32 + 22], [0, 0]);
+    assert_eq!(&slots[32 + 26..32 + 28], [0, 0]);
+
+    // config.txt is stored as CONFIG.TXT with both NT lowercase flags and no long name.
+    // Our root directory is contiguous; 64 KiB covers it.
+    let mut root_dir = vec![0u8; 64 * 1024];
+    src.read_exact_at(&mut root_dir, fat.boot_sector().cluster_offset(2).unwrap())
+        .unwrap();
+    let slot = root_dir
+        .chunks_exact(32)
+        .position(|s| &s[..11] == b"CONFIG  TXT")
+        .unwrap();
+    assert_eq!(root_dir[slot * 32 + 12], 0x18);
+    assert_ne!(root_dir[(slot - 1) * 32 + 11], 0x0F);
+
+    // Only metadata and non-zero content were written: the rest stays holes.
+    let content: u64 = source_files()
+        .iter()
+        .chain(&pi_files())
+        .map(|(_, d)| d.len() as u64)
+        .sum();
+    let allocated = fs::metadata(&img).unwrap().blocks() * 512;
+    assert!(
+        allocated < content + 4 * MIB,
+        "{allocated} bytes allocated for {content} bytes of content"
+    );
+
     let label = run(Command::new("mlabel")
         .args(["-s", "-i"])
         .arg(&img)
