@@ -286,10 +286,14 @@ fn many_similar_long_names_get_unique_short_names() {
             )
         })
         .collect();
-    let layout = write_fat32(&file, 0, 34 * MIB, &options(), entries).unwrap();
+    // Raspberry Pi OS labels its boot partition in lowercase; mkfs.fat keeps the case.
+    let mut opts = options();
+    opts.label = "bootfs".into();
+    let layout = write_fat32(&file, 0, 34 * MIB, &opts, entries).unwrap();
     drop(file);
     fsck_clean(&img, &layout);
     let fat = Fat::open(ImageFile::open(&img).unwrap()).unwrap();
+    assert_eq!(fat.label().as_deref(), Some("bootfs"));
     let root = fat.root_dir().unwrap();
     assert_eq!(root.len(), 12);
     let mut shorts: Vec<&str> = root.iter().map(|e| e.short_name.as_str()).collect();

@@ -169,7 +169,9 @@ impl BootSector {
             }
             _ => {
                 if root_entries == 0 {
-                    return Err(bad("a FAT16 volume has no root directory entries".into()));
+                    return Err(bad(format!(
+                        "the boot sector is laid out as FAT32 but has only {cluster_count} clusters, too few for FAT32 by the FAT specification"
+                    )));
                 }
                 (0, 36)
             }
@@ -204,6 +206,9 @@ impl BootSector {
     pub fn cluster_size(&self) -> u32 {
         self.bytes_per_sector * self.sectors_per_cluster
     }
+
+    // Offsets below are products of at most three 32-bit fields (sector counts times a
+    // sector size of at most 4096), far below 2^64, so plain arithmetic cannot overflow.
 
     /// Byte offset of the first FAT.
     pub fn fat_offset(&self) -> u64 {

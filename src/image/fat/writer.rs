@@ -288,7 +288,9 @@ fn dir_bytes(
 
 /// Writes a FAT32 volume of `size` bytes at byte `offset` of `out` holding `entries`.
 ///
-/// The region must read as zeros beforehand and lie inside the file. Parent directories
+/// The region must read as zeros beforehand and lie inside the file. The boot sector's
+/// hidden-sector count is `offset / 512`, right when `out` is the whole disk image and
+/// `offset` the partition's start. Parent directories
 /// may be implied. Returns where everything was put. Fails before writing anything if a
 /// name, the label or the size is unusable; a content source that fails or writes a
 /// different length than declared stops the write with an error.
