@@ -304,6 +304,29 @@ pub fn inline() -> &'static Fixture {
     })
 }
 
+/// The small tree in ext4 with 16 KiB clusters of 1 KiB blocks (bigalloc).
+pub fn bigalloc() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let args = ["-t", "ext4", "-O", "bigalloc", "-C", "16384", "-b", "1024"];
+        build(false, &args, "32M", 700)
+    })
+}
+
+/// The small tree in ext4 with the ea_inode feature, where a value of a whole block (the
+/// most `debugfs ea_set` takes) cannot fit the attribute block and gets an inode of its own.
+pub fn ea_inode() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        build(
+            false,
+            &["-t", "ext4", "-O", "ea_inode", "-b", "1024"],
+            "8M",
+            1024,
+        )
+    })
+}
+
 /// A small ext4 image read into memory, for mutation tests.
 pub fn small_image() -> &'static Vec<u8> {
     static F: OnceLock<Vec<u8>> = OnceLock::new();

@@ -27,6 +27,7 @@ pub(crate) const INCOMPAT_INLINE_DATA: u32 = 0x8000;
 
 /// ro_compat bits the reader looks at.
 pub(crate) const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
+pub(crate) const RO_COMPAT_BIGALLOC: u32 = 0x200;
 
 /// incompat bits this reader understands; any other set bit makes `open` refuse.
 const INCOMPAT_READABLE: u32 = INCOMPAT_FILETYPE

@@ -13,14 +13,17 @@ use super::superblock::Superblock;
 /// The block where the descriptors of descriptor block `index` live.
 fn descriptor_block(sb: &Superblock, index: u32) -> u64 {
     let sb_block = u64::from(sb.first_data_block);
+    // With 1 KiB blocks and block 0 as the first data block (bigalloc), the superblock
+    // still sits in block 1, so the descriptors move one block on.
+    let adjust = u64::from(sb.block_size == 1024 && sb.first_data_block == 0);
     let meta_bg = sb.features.has_incompat(INCOMPAT_META_BG);
     if !meta_bg || index < sb.first_meta_bg {
-        return sb_block + 1 + u64::from(index);
+        return sb_block + 1 + adjust + u64::from(index);
     }
     let per_block = sb.block_size / u32::from(sb.desc_size);
     let group = index.saturating_mul(per_block);
     let first = u64::from(group) * u64::from(sb.blocks_per_group) + sb_block;
-    first + u64::from(sb.group_has_super(group))
+    first + u64::from(sb.group_has_super(group)) + adjust
 }
 
 /// Reads every group descriptor and returns each group's inode table block, checked to lie

@@ -5,7 +5,7 @@
 //! offsets without meeting absurd values. It does not verify the superblock checksum.
 
 use super::error::Ext4Error;
-use super::feature::{Features, INCOMPAT_64BIT};
+use super::feature::{Features, INCOMPAT_64BIT, RO_COMPAT_BIGALLOC};
 use super::field::{array, le16, le32, lo_hi, u8_at};
 
 /// Byte offset of the primary superblock.
@@ -186,11 +186,26 @@ impl Superblock {
                 "must be 0 or 1",
             ));
         }
-        if blocks_per_group == 0 || blocks_per_group > block_size.saturating_mul(8) {
+        // With bigalloc, bitmaps count clusters, so a group spans more blocks.
+        let cluster_shift = if features.ro_compat & RO_COMPAT_BIGALLOC != 0 {
+            let clog = le32(b, 0x1C);
+            if clog < log || clog - log > 16 {
+                return Err(bad(
+                    "s_log_cluster_size",
+                    clog,
+                    "must be the block size to 2^16 blocks",
+                ));
+            }
+            clog - log
+        } else {
+            0
+        };
+        let max_per_group = u64::from(block_size) * 8 << cluster_shift;
+        if blocks_per_group == 0 || u64::from(blocks_per_group) > max_per_group {
             return Err(bad(
                 "s_blocks_per_group",
                 blocks_per_group,
-                "must be 1 to 8 times the block size",
+                "must be 1 to 8 times the block size (in clusters)",
             ));
         }
         if inodes_per_group == 0 || inodes_per_group > block_size.saturating_mul(8) {
