@@ -200,7 +200,7 @@ impl Superblock {
         } else {
             0
         };
-        let max_per_group = u64::from(block_size) * 8 << cluster_shift;
+        let max_per_group = (u64::from(block_size) * 8) << cluster_shift;
         if blocks_per_group == 0 || u64::from(blocks_per_group) > max_per_group {
             return Err(bad(
                 "s_blocks_per_group",
