@@ -254,3 +254,37 @@ proptest! {
         exercise(img);
     }
 }
+
+#[test]
+fn absurd_nesting_is_reported_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let img = dir.path().join("fs.img");
+    // 1,100 levels of one-letter directories: deeper than the walk's limit of 1,024.
+    // Made with debugfs, since `mke2fs -d` (1.47.2) crashes on a source this deep.
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("sibling"), b"still read\n").unwrap();
+    ext4_fixture::mke2fs(
+        &src,
+        &img,
+        &["-t", "ext4", "-b", "1024", "-N", "2048"],
+        "8M",
+    );
+    let cmds = dir.path().join("cmds");
+    std::fs::write(&cmds, "mkdir d\ncd d\n".repeat(1100)).unwrap();
+    run(Command::new("debugfs")
+        .arg("-w")
+        .arg("-f")
+        .arg(&cmds)
+        .arg(&img));
+    let walk = open(&img).unwrap().walk();
+    let deep: Vec<_> = walk
+        .errors
+        .iter()
+        .filter(|e| matches!(e, Ext4Error::TooDeep { depth: 1024, .. }))
+        .collect();
+    assert_eq!(deep.len(), 1, "{:?}", walk.errors);
+    assert!(walk.entries.iter().any(|e| e.path == b"/sibling"));
+    // The root, lost+found, sibling, and the directories at depths 1 to 1,024.
+    assert_eq!(walk.entries.len(), 3 + 1024);
+}
