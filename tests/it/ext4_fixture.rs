@@ -327,6 +327,23 @@ pub fn ea_inode() -> &'static Fixture {
     })
 }
 
+/// The small tree in ext4 with meta_bg and 38 groups of 1 KiB blocks, so the group
+/// descriptors fill two blocks in two different meta groups.
+pub fn meta_bg() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let args = [
+            "-t",
+            "ext4",
+            "-O",
+            "meta_bg,^resize_inode,^64bit",
+            "-b",
+            "1024",
+        ];
+        build(false, &args, "300M", 700)
+    })
+}
+
 /// A small ext4 image read into memory, for mutation tests.
 pub fn small_image() -> &'static Vec<u8> {
     static F: OnceLock<Vec<u8>> = OnceLock::new();
