@@ -344,6 +344,20 @@ pub fn meta_bg() -> &'static Fixture {
     })
 }
 
+/// The small tree in ext4 with 128-byte inodes: no nanoseconds, no creation time, no room
+/// for attributes in the inode.
+pub fn small_inodes() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        build(
+            false,
+            &["-t", "ext4", "-I", "128", "-b", "4096"],
+            "16M",
+            2000,
+        )
+    })
+}
+
 /// A small ext4 image read into memory, for mutation tests.
 pub fn small_image() -> &'static Vec<u8> {
     static F: OnceLock<Vec<u8>> = OnceLock::new();

@@ -248,6 +248,17 @@ impl Inode {
         self.mode & 0o7777
     }
 
+    /// `i_blocks` as stored: 512-byte units, or filesystem blocks when the inode has
+    /// [`FLAG_HUGE_FILE`]. A checker compares it with the mapped data.
+    pub fn i_blocks(&self) -> u64 {
+        self.blocks
+    }
+
+    /// The external extended-attribute block (`i_file_acl`), 0 if there is none.
+    pub fn xattr_block(&self) -> u64 {
+        self.file_acl
+    }
+
     /// Whether the data is an extent tree.
     pub fn uses_extents(&self) -> bool {
         self.flags & FLAG_EXTENTS != 0
