@@ -68,13 +68,7 @@ pub(crate) fn extent_runs(src: &TreeSource<'_>, root: &[u8]) -> Result<RunList, 
     let mut visited = HashSet::new();
     let mut stack: Vec<Pending> = Vec::new();
     let mut buf = vec![0u8; src.block_size as usize];
-    let root_depth = node(src, root, 0, None, &mut runs, &mut stack)?;
-    if root_depth > MAX_DEPTH {
-        return Err(src.bad(
-            0,
-            format!("depth {root_depth} is over the limit of {MAX_DEPTH}"),
-        ));
-    }
+    node(src, root, 0, None, &mut runs, &mut stack)?;
     while let Some(p) = stack.pop() {
         if !visited.insert(p.block) {
             return Err(src.bad(p.block, "the block is referenced twice (a loop)".into()));
@@ -86,7 +80,7 @@ pub(crate) fn extent_runs(src: &TreeSource<'_>, root: &[u8]) -> Result<RunList, 
 }
 
 /// Parses one node: a leaf adds runs, an index node pushes its children (last first, so
-/// they pop in logical order). Returns the node's depth.
+/// they pop in logical order).
 fn node(
     src: &TreeSource<'_>,
     b: &[u8],
@@ -94,7 +88,7 @@ fn node(
     expected_depth: Option<u16>,
     runs: &mut RunList,
     stack: &mut Vec<Pending>,
-) -> Result<u16, Ext4Error> {
+) -> Result<(), Ext4Error> {
     let magic = le16(b, 0);
     if magic != MAGIC {
         return Err(src.bad(at, format!("header magic is {magic:#06x}, expected 0xf30a")));
@@ -163,7 +157,7 @@ fn node(
         }
         stack.extend(children.into_iter().rev());
     }
-    Ok(depth)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,18 +5,21 @@
 //!
 //! Why not the `rsext4` crate (0.9.2, evaluated for this reader): it does expose xattrs,
 //! device numbers, inode numbers and an extent inspector, but it is a mount-style
-//! read-write `no_std` filesystem whose block size is fixed at compile time to 4 KiB (so
-//! 1 KiB-block ext2/3 images cannot be read), its parsers index slices directly with
-//! on-disk offsets (about a thousand `unwrap`/`expect`/panics in the crate, no fuzzing),
-//! and it cannot read a window of an image without our own block-device adapter. Refusing
-//! hostile images without panics is the requirement it clearly misses, so we read ext4
-//! ourselves with every offset checked.
+//! read-write `no_std` filesystem whose block size is a compile-time 4 KiB constant, so
+//! 1 KiB-block ext2/3/4 images cannot be opened, and it reads through its own mutable
+//! block-device trait instead of positioned reads of a window of an image. Its parsers
+//! have no fuzz or property tests, so refusing hostile images without panics is unproven.
+//! As it does not clearly meet every requirement, this module reads ext4 itself, with
+//! every on-disk offset and length checked.
 //!
 //! Start at [`Ext4::open`]; [`Ext4::walk`] visits every path, [`Ext4::file_map`] gives
 //! the byte extents of a file so its contents can be streamed from the image.
-//! Not supported: encryption, compression, `dirdata`, journal replay (an image with
-//! `needs_recovery` is refused), and checksum verification (metadata_csum is read but
-//! checksums are not checked).
+//! Read: extent trees of any depth and legacy block maps, htree directories, inline data,
+//! attribute values in their own inodes (ea_inode), 32- and 64-byte group descriptors,
+//! meta_bg, bigalloc, 128-byte inodes. Refused with an error naming the feature:
+//! encryption, compression, `dirdata`, journal devices and unknown incompat features;
+//! an image with `needs_recovery` is refused rather than read without its journal.
+//! Checksums (metadata_csum) are not verified.
 
 mod blockmap;
 mod dir;
