@@ -162,4 +162,13 @@ mod tests {
         b[4..6].copy_from_slice(&2000u16.to_le_bytes());
         assert!(fmt().parse(&b, 0, &mut Vec::new()).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn random_blocks_never_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048), ft in proptest::prelude::any::<bool>()) {
+            let f = DirFormat { dir_ino: 2, block_size: 65536, has_filetype: ft };
+            let _ = f.parse(&data, 0, &mut Vec::new());
+            let _ = fmt().parse(&data, 0, &mut Vec::new());
+        }
+    }
 }

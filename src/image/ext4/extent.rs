@@ -247,4 +247,25 @@ mod tests {
         too_many.resize(60, 0);
         assert!(extent_runs(&src, &too_many).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn random_trees_never_panic(
+            mut root in proptest::collection::vec(proptest::prelude::any::<u8>(), 60),
+            block in proptest::collection::vec(proptest::prelude::any::<u8>(), 1024),
+        ) {
+            root[..2].copy_from_slice(&MAGIC.to_le_bytes());
+            let read = |_: u64, buf: &mut [u8]| {
+                let mut b = block.clone();
+                b[..2].copy_from_slice(&MAGIC.to_le_bytes());
+                buf.copy_from_slice(&b);
+                Ok(())
+            };
+            let src = TreeSource { ino: 12, block_size: 1024, blocks_count: 1 << 20, read_block: &read };
+            if let Ok(runs) = extent_runs(&src, &root) {
+                let _ = runs.into_extents(1024, u64::MAX);
+            }
+            let _ = super::super::blockmap::blockmap_runs(&src, &root, u64::MAX);
+        }
+    }
 }

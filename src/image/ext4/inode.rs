@@ -332,4 +332,13 @@ mod tests {
         assert!(Inode::parse(3, &raw, 0).is_err());
         assert!(Inode::parse(3, &raw[..100], 0).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn random_inodes_never_panic(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024)) {
+            if let Ok(i) = Inode::parse(5, &raw, u64::MAX / 2) {
+                let _ = (i.file_type(), i.is_fast_symlink(), i.xattr_area_location(1024));
+            }
+        }
+    }
 }

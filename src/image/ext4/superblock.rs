@@ -415,4 +415,21 @@ mod tests {
         let backups: Vec<u32> = (0..30).filter(|&g| sb.group_has_super(g)).collect();
         assert_eq!(backups, [0, 1, 3, 5, 7, 9, 25, 27]);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn random_superblocks_never_panic(
+            edits in proptest::collection::vec((0usize..1024, proptest::prelude::any::<u8>()), 0..32),
+            size in proptest::prelude::any::<u64>(),
+        ) {
+            let mut b = minimal();
+            for (at, v) in edits {
+                b[at] = v;
+            }
+            if let Ok(sb) = Superblock::parse(&b, size) {
+                let _ = (sb.group_count(), sb.feature_names(), sb.mkfs_feature_option());
+                let _ = (0..64).filter(|&g| sb.group_has_super(g)).count();
+            }
+        }
+    }
 }

@@ -244,4 +244,20 @@ mod tests {
         assert_eq!(&user[4..12], &[1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff]);
         assert_eq!(&user[12..20], &[2, 0, 4, 0, 0xe8, 3, 0, 0]);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn random_areas_never_panic(mut data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024)) {
+            let _ = parse_block(1, &data);
+            let _ = user_value(2, &data);
+            if data.len() >= 4 {
+                data[..4].copy_from_slice(&XATTR_MAGIC.to_le_bytes());
+            }
+            let _ = parse_inode_area(1, &data);
+            if data.len() >= 12 {
+                data[8..12].copy_from_slice(&1u32.to_le_bytes());
+            }
+            let _ = parse_block(1, &data);
+        }
+    }
 }
