@@ -3,7 +3,9 @@
 //!
 //! The modules are the stages of a build, in order; each hands a typed value to the next.
 
+pub mod base;
 pub mod check;
 pub mod image;
+pub mod inspect;
 pub mod profile;
 pub mod tree;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use pi_imager::inspect::{self, Filesystem};
 use pi_imager::{check, profile};
 
 /// Builds flashable, reproducible Raspberry Pi OS images for web-server nodes from a TOML
@@ -22,6 +23,21 @@ enum Command {
         /// The profile file (TOML).
         profile: PathBuf,
         /// Print the stable JSON report (docs/check-json.md) instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an image's partitions, filesystems and OS release, read without mounting it.
+    Inspect {
+        /// The image file (raw `.img`).
+        image: PathBuf,
+        /// List this path (a directory's entries, or the file itself) with mode, owner,
+        /// size, link target and extended attributes.
+        #[arg(long, value_name = "PATH")]
+        ls: Option<String>,
+        /// With `--ls`: list in the boot partition instead of the root filesystem.
+        #[arg(long, requires = "ls")]
+        boot: bool,
+        /// Print the stable JSON report (docs/inspect-json.md).
         #[arg(long)]
         json: bool,
     },
@@ -68,6 +84,30 @@ fn run_check(path: &std::path::Path, json: bool) -> ExitCode {
         Err(error) => {
             eprintln!("{error}");
             ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn run_inspect(image: &std::path::Path, ls: Option<&str>, boot: bool, json: bool) -> ExitCode {
+    let which = if boot { Filesystem::Boot } else { Filesystem::Root };
+    match inspect::inspect(image, ls.map(|path| (path, which))) {
+        Ok(report) => {
+            if json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(text) => println!("{text}"),
+                    Err(error) => {
+                        eprintln!("pi-imager: cannot write the report: {error}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            } else {
+                print!("{}", inspect::human(&report));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("pi-imager: {error}");
+            ExitCode::FAILURE
         }
     }
 }

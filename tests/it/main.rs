@@ -1,6 +1,9 @@
-//! Integration tests: one binary, one module per topic, each checking our output with
-//! independent tools.
+//! Integration tests: one binary (so fixtures are built once), one module per topic, each
+//! checking our output with independent tools.
 
+mod ext4;
+mod ext4_fixture;
+mod ext4_hostile;
 mod fat_hostile;
 mod fat_reader;
 mod fat_support;
