@@ -53,6 +53,12 @@ fn main() -> ExitCode {
             profile: path,
             json,
         } => run_check(&path, json),
+        Command::Inspect {
+            image,
+            ls,
+            boot,
+            json,
+        } => run_inspect(&image, ls.as_deref(), boot, json),
     }
 }
 
