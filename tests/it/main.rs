@@ -1,6 +1,7 @@
 //! Integration tests: one binary (so fixtures are built once), one module per topic, each
 //! checking our output with independent tools.
 
+mod base;
 mod ext4;
 mod ext4_fixture;
 mod ext4_hostile;
@@ -11,5 +12,6 @@ mod fat_writer;
 mod golden;
 mod partition;
 mod partition_corrupt;
+mod pi_base;
 mod profile_check;
 mod profile_fuzz;
