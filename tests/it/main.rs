@@ -10,6 +10,7 @@ mod fat_reader;
 mod fat_support;
 mod fat_writer;
 mod golden;
+mod inspect;
 mod partition;
 mod partition_corrupt;
 mod pi_base;

@@ -86,7 +86,7 @@ pub fn pi_base(
     make_boot_files(&boot_src);
     let img = dir.path().join("base.img");
     let boot_start = boot_start_mib << 20;
-    let root_start = (boot_start_mib + boot_size_mib).div_ceil(4) * 4 << 20;
+    let root_start = ((boot_start_mib + boot_size_mib).div_ceil(4) * 4) << 20;
     let root_len = std::fs::metadata(&root.img).unwrap().len();
     let size = root_start + root_len;
     std::fs::File::create(&img).unwrap().set_len(size).unwrap();
