@@ -19,9 +19,14 @@ fn small_image(dir: &std::path::Path) -> std::path::PathBuf {
     .unwrap();
     std::os::unix::fs::symlink("../usr/lib/os-release", root.join("etc/os-release")).unwrap();
     std::fs::write(root.join("usr/bin/ping"), b"\x7fELF ping").unwrap();
-    run(Command::new("chmod").arg("4755").arg(root.join("usr/bin/ping")));
+    run(Command::new("chmod")
+        .arg("4755")
+        .arg(root.join("usr/bin/ping")));
     let img = dir.join("small.img");
-    std::fs::File::create(&img).unwrap().set_len(192 << 20).unwrap();
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(192 << 20)
+        .unwrap();
     let mut sfdisk = Command::new("sfdisk")
         .arg("-q")
         .arg(&img)
@@ -39,7 +44,16 @@ fn small_image(dir: &std::path::Path) -> std::path::PathBuf {
         .arg(&img)
         .arg("61440"));
     run(Command::new("mke2fs")
-        .args(["-q", "-F", "-t", "ext4", "-O", "^metadata_csum,^64bit", "-L", "rootfs"])
+        .args([
+            "-q",
+            "-F",
+            "-t",
+            "ext4",
+            "-O",
+            "^metadata_csum,^64bit",
+            "-L",
+            "rootfs",
+        ])
         .args(["-U", "6c1f0b8e-3f7e-4b45-9d2a-0f3e51c0ffee"])
         .arg(format!("-Eoffset={}", 131_072 * 512))
         .arg("-d")
@@ -74,20 +88,34 @@ fn inspect_agrees_with_sfdisk_and_debugfs() {
         .iter()
         .zip(table["partitions"].as_array().unwrap())
     {
-        assert_eq!(ours["start"].as_u64().unwrap(), theirs["start"].as_u64().unwrap() * 512);
-        assert_eq!(ours["size"].as_u64().unwrap(), theirs["size"].as_u64().unwrap() * 512);
+        assert_eq!(
+            ours["start"].as_u64().unwrap(),
+            theirs["start"].as_u64().unwrap() * 512
+        );
+        assert_eq!(
+            ours["size"].as_u64().unwrap(),
+            theirs["size"].as_u64().unwrap() * 512
+        );
         let their_type = u8::from_str_radix(theirs["type"].as_str().unwrap(), 16).unwrap();
-        assert_eq!(ours["kind"].as_str().unwrap(), format!("0x{their_type:02x}"));
+        assert_eq!(
+            ours["kind"].as_str().unwrap(),
+            format!("0x{their_type:02x}")
+        );
     }
     assert_eq!(report["boot"]["label"], "boot");
     assert_eq!(report["boot"]["uuid"], "1234-ABCD");
     assert_eq!(report["boot"]["features"][0], "fat16");
     assert_eq!(report["root"]["label"], "rootfs");
-    assert_eq!(report["root"]["uuid"], "6c1f0b8e-3f7e-4b45-9d2a-0f3e51c0ffee");
+    assert_eq!(
+        report["root"]["uuid"],
+        "6c1f0b8e-3f7e-4b45-9d2a-0f3e51c0ffee"
+    );
     // dumpe2fs cannot take `?offset=`; debugfs's `stats` prints the same superblock.
-    let dump = run(Command::new("debugfs")
-        .args(["-R", "stats"])
-        .arg(format!("{}?offset={}", img.display(), 131_072 * 512)));
+    let dump = run(Command::new("debugfs").args(["-R", "stats"]).arg(format!(
+        "{}?offset={}",
+        img.display(),
+        131_072 * 512
+    )));
     let features: Vec<&str> = dump
         .lines()
         .find_map(|l| l.strip_prefix("Filesystem features:"))
@@ -105,13 +133,25 @@ fn inspect_agrees_with_sfdisk_and_debugfs() {
 
     let (code, stdout, _) = pi_imager(&["inspect", path, "--ls", "/usr/bin"]);
     assert_eq!(code, 0);
-    assert!(stdout.contains("os: Raspbian GNU/Linux 8 (jessie)"), "{stdout}");
-    let line = stdout.lines().find(|l| l.ends_with("/usr/bin/ping")).expect("ping listed");
+    assert!(
+        stdout.contains("os: Raspbian GNU/Linux 8 (jessie)"),
+        "{stdout}"
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.ends_with("/usr/bin/ping"))
+        .expect("ping listed");
     assert!(line.starts_with("-rwsr-xr-x"), "{line}");
-    assert!(stdout.contains("xattr user.pi-imager=0x746573742d76616c7565"), "{stdout}");
+    assert!(
+        stdout.contains("xattr user.pi-imager=0x746573742d76616c7565"),
+        "{stdout}"
+    );
     let (code, stdout, _) = pi_imager(&["inspect", path, "--ls", "/etc/os-release"]);
     assert_eq!(code, 0);
-    assert!(stdout.contains("/etc/os-release -> ../usr/lib/os-release"), "{stdout}");
+    assert!(
+        stdout.contains("/etc/os-release -> ../usr/lib/os-release"),
+        "{stdout}"
+    );
 }
 
 #[test]
