@@ -4,3 +4,4 @@
 pub mod fat;
 pub mod io;
 pub mod partition;
+pub mod tar;
