@@ -3,5 +3,6 @@
 
 pub mod fat;
 pub mod io;
+pub mod mke2fs;
 pub mod partition;
 pub mod tar;

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per topic, each checking our output with
 //! independent tools.
 
+mod ext4_write;
 mod fat_hostile;
 mod fat_reader;
 mod fat_support;

@@ -12,6 +12,9 @@ use super::error::TarError;
 use super::header::{BLOCK, Member, TypeFlag, padding, pax_block, pax_records, ustar_block};
 use crate::tree::{Content, Inode, InodeId, Kind, Tree, TreePath};
 
+/// An xattr as (full name, raw value), borrowed from its inode.
+type Xattr<'a> = (&'a [u8], &'a [u8]);
+
 /// Contents are copied through a buffer of this size.
 const CHUNK: usize = 64 * 1024;
 
@@ -158,7 +161,7 @@ fn write_member(
 }
 
 /// The inode's xattrs, refusing names a pax record key cannot hold.
-fn checked_xattrs<'a>(inode: &'a Inode, path: &str) -> Result<Vec<(&'a [u8], &'a [u8])>, TarError> {
+fn checked_xattrs<'a>(inode: &'a Inode, path: &str) -> Result<Vec<Xattr<'a>>, TarError> {
     inode
         .xattrs
         .iter()
