@@ -13,9 +13,12 @@ pub const INSTALL_HINT: &str = "install e2fsprogs 1.47.1 or later with libarchiv
 /// Why the filesystem could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum Mke2fsError {
-    /// No `mke2fs` on `PATH`, in `/usr/sbin` or in `/sbin`.
-    #[error("mke2fs was not found on PATH, in /usr/sbin or in /sbin; {INSTALL_HINT}")]
-    NotFound,
+    /// No such e2fsprogs program on `PATH`, in `/usr/sbin` or in `/sbin`.
+    #[error("{program} was not found on PATH, in /usr/sbin or in /sbin; {INSTALL_HINT}")]
+    NotFound {
+        /// `mke2fs` or `debugfs`.
+        program: &'static str,
+    },
     /// The program could not be started or waited for.
     #[error("could not run {program}: {source}")]
     Spawn {
@@ -86,6 +89,14 @@ pub enum Mke2fsError {
         /// A rough estimate of the size needed.
         estimate: u64,
         /// What mke2fs printed.
+        stderr: String,
+    },
+    /// debugfs could not put back the times or xattrs mke2fs leaves out.
+    #[error("debugfs failed ({status}) while restoring sub-second times and xattrs: {stderr}")]
+    Debugfs {
+        /// Its exit status.
+        status: String,
+        /// Its error lines.
         stderr: String,
     },
     /// mke2fs failed for another reason.

@@ -6,11 +6,12 @@
 //! the exact feature list (`-O none,…`), UUID, hash seed, block and inode sizes, and the
 //! clock (`E2FSPROGS_FAKE_TIME`), so the same tree and [`Ext4Params`] give the same bytes.
 //! The filesystem goes straight into a range of an existing image file with
-//! `-E offset=`. What mke2fs 1.47 cannot carry over from the tree (sockets, sub-second
-//! times, xattrs other than `security.capability`) is listed in the returned
-//! [`Ext4Report`]. This module does not read ext4 back; tests check it with `e2fsck` and
-//! `debugfs`.
+//! `-E offset=`. mke2fs 1.47 keeps whole seconds only and no xattr but
+//! `security.capability`: a `debugfs -w` pass puts the rest back. Sockets cannot travel in
+//! tar and are left out; the returned [`Ext4Report`] lists them. This module does not read
+//! ext4 back; tests check it with `e2fsck` and `debugfs`.
 
+mod debugfs;
 mod error;
 mod estimate;
 mod params;

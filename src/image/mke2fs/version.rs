@@ -75,7 +75,7 @@ fn is_executable(path: &Path) -> bool {
 
 /// Runs `mke2fs -V` and checks the version can read tar archives (1.47.1 or later).
 pub fn check_version() -> Result<Version, Mke2fsError> {
-    let program = find_program("mke2fs").ok_or(Mke2fsError::NotFound)?;
+    let program = find_program("mke2fs").ok_or(Mke2fsError::NotFound { program: "mke2fs" })?;
     check_version_of(&program)
 }
 
@@ -126,5 +126,25 @@ mod tests {
         assert!(Version::parse_banner("something else").is_none());
         let err = Mke2fsError::TooOld { found: old }.to_string();
         assert!(err.contains("bookworm-backports"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn any_banner_parses_or_fails_without_panicking(text in ".{0,80}") {
+            let _ = Version::parse_banner(&text);
+            let _ = Version::parse_banner(&format!("mke2fs {text}"));
+        }
+
+        #[test]
+        fn any_uuid_text_parses_or_fails_without_panicking(text in "[0-9a-fA-F-é]{0,40}") {
+            let _ = text.parse::<crate::image::mke2fs::FsUuid>();
+        }
     }
 }

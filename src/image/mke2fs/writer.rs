@@ -10,16 +10,13 @@ use std::io::{BufWriter, Read};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 
+use super::debugfs;
 use super::error::Mke2fsError;
 use super::estimate::estimate_size;
 use super::params::Ext4Params;
 use super::version::{Version, check_version_of, find_program};
 use crate::image::tar::{TarError, TarSummary, write_tar};
 use crate::tree::{Tree, TreePath};
-
-/// The only xattr e2fsprogs 1.47's tar reader copies into the filesystem
-/// (`misc/create_inode_libarchive.c` skips every other name).
-const KEPT_XATTR: &[u8] = b"security.capability";
 
 /// mke2fs messages that mean the tree did not fit.
 const OUT_OF_SPACE: &[&str] = &[
@@ -39,12 +36,12 @@ pub struct Ext4Report {
     pub version: Option<Version>,
     /// What went into the tar stream (including the sockets left out).
     pub tar: TarSummary,
-    /// Xattrs the tar carried but mke2fs does not copy (every name but
-    /// `security.capability`), as (path, name).
-    pub xattrs_dropped: Vec<(TreePath, String)>,
-    /// Inodes whose modification time has a fraction of a second: mke2fs keeps whole
-    /// seconds only.
-    pub subsecond_times: u64,
+    /// Inodes whose sub-second times or xattrs other than `security.capability` (which
+    /// mke2fs leaves out) were put back with debugfs.
+    pub restored: u64,
+    /// Paths whose sub-second times or extra xattrs could not be put back, because
+    /// debugfs cannot name a path holding a newline.
+    pub not_restored: Vec<TreePath>,
     /// What mke2fs printed on standard error although it succeeded.
     pub warnings: String,
 }
@@ -84,7 +81,7 @@ pub fn write_ext4(
             end,
         });
     }
-    let program = find_program("mke2fs").ok_or(Mke2fsError::NotFound)?;
+    let program = find_program("mke2fs").ok_or(Mke2fsError::NotFound { program: "mke2fs" })?;
     let version = check_version_of(&program)?;
 
     let config = write_config(params)?;
@@ -144,12 +141,13 @@ pub fn write_ext4(
         status: "success before reading the whole archive".into(),
         stderr: stderr.clone(),
     })?;
-    let (xattrs_dropped, subsecond_times) = losses(tree);
+    let plan = debugfs::plan(tree)?;
+    debugfs::apply(&plan, image, offset, params.epoch)?;
     Ok(Ext4Report {
         version: Some(version),
         tar,
-        xattrs_dropped,
-        subsecond_times,
+        restored: plan.restored,
+        not_restored: plan.not_restored.clone(),
         warnings: stderr,
     })
 }
@@ -210,25 +208,4 @@ fn feed(
         source,
     })?;
     Ok((status, stderr, streamed))
-}
-
-/// What of the tree mke2fs 1.47 does not keep: xattrs by name, and sub-second times.
-fn losses(tree: &Tree) -> (Vec<(TreePath, String)>, u64) {
-    let mut dropped = Vec::new();
-    let mut subsecond = 0u64;
-    let mut seen = std::collections::HashSet::new();
-    for (path, id, inode) in tree.iter() {
-        if !seen.insert(id) {
-            continue;
-        }
-        if inode.mtime.nanos != 0 {
-            subsecond += 1;
-        }
-        for name in inode.xattrs.keys() {
-            if name.as_slice() != KEPT_XATTR {
-                dropped.push((path.clone(), String::from_utf8_lossy(name).into_owned()));
-            }
-        }
-    }
-    (dropped, subsecond)
 }
