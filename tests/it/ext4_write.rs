@@ -173,7 +173,12 @@ fn fixture(dir: &Path) -> Tree {
     tree.link(&p("usr/lib/libfoo.so.1"), p("var/libfoo-copy"))
         .unwrap();
 
+    // Links whose target name is over 100 bytes (pax `linkpath`), and links to a
+    // symlink and to a fifo.
+    tree.link(&p(&format!("{deep}/leaf.txt")), p("etc/leaf-link"))
+        .unwrap();
     tree.insert(p("lib"), Inode::symlink("usr/lib", t)).unwrap();
+    tree.link(&p("lib"), p("usr/lib-again")).unwrap();
     tree.insert(p("usr/bin/slow-link"), Inode::symlink(slow_target(), t))
         .unwrap();
     tree.insert(
@@ -192,7 +197,8 @@ fn fixture(dir: &Path) -> Tree {
     .unwrap();
     tree.insert(p("run/initctl"), Inode::new(Kind::Fifo, 0o600, t))
         .unwrap();
-    tree.insert(p("run/sock"), Inode::new(Kind::Socket, 0o777, t))
+    tree.link(&p("run/initctl"), p("dev/initctl")).unwrap();
+    tree.insert(p("run/sock"), Inode::new(Kind::Socket, 0o777, ts(EPOCH, 3)))
         .unwrap();
 
     // A file stored as extents of an image file, with holes between and after them.
@@ -437,6 +443,9 @@ fn check_filesystem(features: &[&str]) {
         "dev/null",
         "dev/sda",
         "run/initctl",
+        "dev/initctl",
+        "etc/leaf-link",
+        "usr/lib-again",
         "var/lib/sparse.db",
         "var/lib/many/f02999",
         "usr/share/ünïcödé/日本語.txt",

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 
 use super::error::Mke2fsError;
 use super::version::find_program;
-use crate::tree::{Timestamp, Tree, TreePath};
+use crate::tree::{Kind, Timestamp, Tree, TreePath};
 
 /// The only xattr e2fsprogs 1.47's tar reader copies into the filesystem.
 pub(super) const KEPT_XATTR: &[u8] = b"security.capability";
@@ -71,7 +71,8 @@ pub(super) fn plan(tree: &Tree) -> Result<Plan, Mke2fsError> {
     let mut seen = std::collections::HashSet::new();
     let mut values = 0u64;
     for (path, id, inode) in tree.iter() {
-        if !seen.insert(id) {
+        // Sockets never reach the filesystem (tar cannot hold them).
+        if !seen.insert(id) || matches!(inode.kind, Kind::Socket) {
             continue;
         }
         let extra_xattrs: Vec<_> = inode
@@ -203,6 +204,11 @@ mod tests {
         file.xattrs.insert(KEPT_XATTR.to_vec(), b"cap".to_vec());
         tree.insert(TreePath::parse("a \"b\"").unwrap(), file)
             .unwrap();
+        tree.insert(
+            TreePath::parse("sock").unwrap(),
+            Inode::new(Kind::Socket, 0o755, t),
+        )
+        .unwrap();
         tree.insert(
             TreePath::parse("new\nline").unwrap(),
             Inode::file("", 0o644, t),

@@ -82,7 +82,7 @@ pub struct Ext4Params {
 }
 
 /// Features of Raspbian jessie-era root filesystems (no `metadata_csum`, no `64bit`).
-pub const JESSIE_FEATURES: &[&str] = &[
+const JESSIE_FEATURES: &[&str] = &[
     "has_journal",
     "ext_attr",
     "resize_inode",
@@ -99,7 +99,7 @@ pub const JESSIE_FEATURES: &[&str] = &[
 ];
 
 /// Features of Raspberry Pi OS bookworm root filesystems (pi-gen's `-O ^huge_file`).
-pub const BOOKWORM_FEATURES: &[&str] = &[
+const BOOKWORM_FEATURES: &[&str] = &[
     "has_journal",
     "ext_attr",
     "resize_inode",
@@ -140,9 +140,11 @@ impl Ext4Params {
         }
     }
 
-    /// The jessie-era feature list, for [`Ext4Params::new`].
+    /// The feature list of Raspbian jessie-era root filesystems (no `metadata_csum`, no
+    /// `64bit`), for [`Ext4Params::new`].
     pub const JESSIE: &'static [&'static str] = JESSIE_FEATURES;
-    /// The bookworm-era feature list, for [`Ext4Params::new`].
+    /// The feature list of Raspberry Pi OS bookworm root filesystems (pi-gen formats with
+    /// bookworm's defaults and `-O ^huge_file`), for [`Ext4Params::new`].
     pub const BOOKWORM: &'static [&'static str] = BOOKWORM_FEATURES;
 
     /// Bytes per inode, defaulted.

@@ -30,10 +30,10 @@ const OUT_OF_SPACE: &[&str] = &[
 const PIPE_BUFFER: usize = 1 << 20;
 
 /// What [`write_ext4`] did, and what of the tree the filesystem could not keep.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ext4Report {
     /// The mke2fs that wrote it.
-    pub version: Option<Version>,
+    pub version: Version,
     /// What went into the tar stream (including the sockets left out).
     pub tar: TarSummary,
     /// Inodes whose sub-second times or xattrs other than `security.capability` (which
@@ -81,6 +81,11 @@ pub fn write_ext4(
             end,
         });
     }
+    // Absolute, so that a name starting with `-` is never read as an option.
+    let image = &std::path::absolute(image).map_err(|source| Mke2fsError::File {
+        path: image.to_path_buf(),
+        source,
+    })?;
     let program = find_program("mke2fs").ok_or(Mke2fsError::NotFound { program: "mke2fs" })?;
     let version = check_version_of(&program)?;
 
@@ -122,7 +127,7 @@ pub fn write_ext4(
     };
     let stderr = stderr.trim().to_string();
     if !status.success() {
-        if stderr.contains("you need libarchive") {
+        if stderr.contains("you need") && stderr.contains("libarchive") {
             return Err(Mke2fsError::NoLibarchive);
         }
         if OUT_OF_SPACE.iter().any(|m| stderr.contains(m)) {
@@ -138,13 +143,13 @@ pub fn write_ext4(
         });
     }
     let tar = streamed.map_err(|_| Mke2fsError::Failed {
-        status: "success before reading the whole archive".into(),
+        status: "it exited with success before reading the whole archive".into(),
         stderr: stderr.clone(),
     })?;
     let plan = debugfs::plan(tree)?;
     debugfs::apply(&plan, image, offset, params.epoch)?;
     Ok(Ext4Report {
-        version: Some(version),
+        version,
         tar,
         restored: plan.restored,
         not_restored: plan.not_restored.clone(),
