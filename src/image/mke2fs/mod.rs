@@ -14,6 +14,7 @@
 mod debugfs;
 mod error;
 mod estimate;
+mod listing;
 mod params;
 mod version;
 mod writer;

@@ -16,7 +16,7 @@ use super::estimate::estimate_size;
 use super::params::Ext4Params;
 use super::version::{Version, check_version_of, find_program};
 use crate::image::tar::{TarError, TarSummary, write_tar};
-use crate::tree::{Tree, TreePath};
+use crate::tree::Tree;
 
 /// mke2fs messages that mean the tree did not fit.
 const OUT_OF_SPACE: &[&str] = &[
@@ -39,9 +39,6 @@ pub struct Ext4Report {
     /// Inodes whose sub-second times or xattrs other than `security.capability` (which
     /// mke2fs leaves out) were put back with debugfs.
     pub restored: u64,
-    /// Paths whose sub-second times or extra xattrs could not be put back, because
-    /// debugfs cannot name a path holding a newline.
-    pub not_restored: Vec<TreePath>,
     /// What mke2fs printed on standard error although it succeeded.
     pub warnings: String,
 }
@@ -146,13 +143,11 @@ pub fn write_ext4(
         status: "it exited with success before reading the whole archive".into(),
         stderr: stderr.clone(),
     })?;
-    let plan = debugfs::plan(tree)?;
-    debugfs::apply(&plan, image, offset, params.epoch)?;
+    let restored = debugfs::restore(tree, image, offset, params.epoch)?;
     Ok(Ext4Report {
         version,
         tar,
-        restored: plan.restored,
-        not_restored: plan.not_restored.clone(),
+        restored,
         warnings: stderr,
     })
 }
