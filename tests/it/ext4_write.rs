@@ -736,3 +736,36 @@ fn a_path_with_a_question_mark_still_gets_its_times_restored() {
         format!("0x{EPOCH:08x}:{:08x}", 42 << 2)
     );
 }
+
+#[test]
+fn small_inodes_keep_whole_seconds_and_xattrs_need_ext_attr() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = ts(EPOCH, 123);
+    let mut tree = Tree::new(Inode::dir(0o755, t));
+    let mut file = Inode::file("x", 0o644, t);
+    file.xattrs.insert(b"user.a".to_vec(), b"1".to_vec());
+    tree.insert(p("f"), file).unwrap();
+    let img = dir.path().join("small-inodes.img");
+    fs::File::create(&img)
+        .unwrap()
+        .set_len(OFFSET + FS_SIZE)
+        .unwrap();
+    // 128-byte inodes have no room for nanoseconds: they stay whole seconds, the xattr
+    // is still put back, and the filesystem is clean.
+    let mut small = params(Ext4Params::JESSIE);
+    small.inode_size = 128;
+    let report = write_ext4(&tree, &img, OFFSET, FS_SIZE, &small).unwrap();
+    assert_eq!(report.restored, 1);
+    run(Command::new("e2fsck").arg("-fn").arg(image_arg(&img)));
+    assert!(debugfs(&img, "ea_list /f").contains("user.a (1) = \"1\""));
+    assert_eq!(
+        field(&debugfs(&img, "stat /f"), "mtime:"),
+        format!("0x{EPOCH:08x}")
+    );
+    // Without ext_attr mke2fs would drop the xattr silently: refused up front.
+    let mut no_xattrs = params(&["has_journal", "extent", "filetype", "sparse_super"]);
+    no_xattrs.features.retain(|f| f != "ext_attr");
+    let err = write_ext4(&tree, &img, OFFSET, FS_SIZE, &no_xattrs).unwrap_err();
+    assert!(matches!(err, Mke2fsError::BadParams(_)), "{err}");
+    assert!(err.to_string().contains("/f"), "{err}");
+}

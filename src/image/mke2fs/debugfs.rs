@@ -41,8 +41,9 @@ fn time_extra(t: Timestamp) -> u32 {
     (t.nanos.min(999_999_999) << 2) | epoch
 }
 
-/// The inodes of `tree` that need fixing, by their first path.
-fn fixes(tree: &Tree) -> Vec<Fix<'_>> {
+/// The inodes of `tree` that need fixing, by their first path. Without `extra_times`
+/// (128-byte inodes have no extra time fields) only xattrs are fixed.
+fn fixes(tree: &Tree, extra_times: bool) -> Vec<Fix<'_>> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for (path, id, inode) in tree.iter() {
@@ -50,7 +51,11 @@ fn fixes(tree: &Tree) -> Vec<Fix<'_>> {
         if !seen.insert(id) || matches!(inode.kind, Kind::Socket) {
             continue;
         }
-        let extra = time_extra(inode.mtime);
+        let extra = if extra_times {
+            time_extra(inode.mtime)
+        } else {
+            0
+        };
         let xattrs: Vec<(&[u8], &[u8])> = inode
             .xattrs
             .iter()
@@ -174,14 +179,17 @@ impl Session {
 }
 
 /// Puts back what mke2fs left out of `tree` in the filesystem at `offset` in `image`, with
-/// the clock at `epoch`. Returns the number of inodes changed.
+/// the clock at `epoch`. Returns the number of inodes changed. With 128-byte inodes
+/// (`inode_size` below 160) times stay whole seconds before 2038: there is nowhere else to
+/// put them.
 pub(super) fn restore(
     tree: &Tree,
     image: &Path,
     offset: u64,
     epoch: i64,
+    inode_size: u32,
 ) -> Result<u64, Mke2fsError> {
-    let fixes = fixes(tree);
+    let fixes = fixes(tree, inode_size >= 160);
     if fixes.is_empty() {
         return Ok(0);
     }
@@ -263,7 +271,8 @@ mod tests {
             TreePath::parse("nanos2").unwrap(),
         )
         .unwrap();
-        let fixes = fixes(&tree);
+        let fixes = fixes(&tree, true);
+        assert_eq!(super::fixes(&tree, false).len(), 1);
         let shown: Vec<String> = fixes.iter().map(|f| f.path.to_string()).collect();
         assert_eq!(shown, ["/a \"b\"", "/nanos"]);
         assert_eq!(fixes[0].xattrs, vec![(&b"user.x"[..], &b"\0"[..])]);

@@ -176,3 +176,21 @@ debugfs: ls -p <12>\n/12/040755/0/0/.//\n/15/100600/7/8/passwd/30/\n\n";
         assert_eq!(asked, vec![vec![2], vec![12]]);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn random_output_never_panics(bytes in proptest::collection::vec(
+            prop_oneof![Just(b'/'), Just(b'\n'), Just(b'<'), Just(b'>'), any::<u8>()], 0..300)) {
+            let mut out = b"debugfs: ls -p <2>\n".to_vec();
+            out.extend_from_slice(&bytes);
+            let _ = parse_listings(&out);
+            let _ = parse_listings(&bytes);
+        }
+    }
+}

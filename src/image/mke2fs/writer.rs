@@ -36,8 +36,8 @@ pub struct Ext4Report {
     pub version: Version,
     /// What went into the tar stream (including the sockets left out).
     pub tar: TarSummary,
-    /// Inodes whose sub-second times or xattrs other than `security.capability` (which
-    /// mke2fs leaves out) were put back with debugfs.
+    /// Inodes whose sub-second times, times past 2038 or xattrs other than
+    /// `security.capability` (which mke2fs leaves out) were put back with debugfs.
     pub restored: u64,
     /// What mke2fs printed on standard error although it succeeded.
     pub warnings: String,
@@ -77,6 +77,14 @@ pub fn write_ext4(
             len,
             end,
         });
+    }
+    // mke2fs silently skips xattrs without `ext_attr`; refuse rather than lose them.
+    if !params.features.iter().any(|f| f == "ext_attr") {
+        if let Some((path, _, _)) = tree.iter().find(|(_, _, i)| !i.xattrs.is_empty()) {
+            return Err(Mke2fsError::BadParams(format!(
+                "{path} has extended attributes but `ext_attr` is not among the features"
+            )));
+        }
     }
     // Absolute, so that a name starting with `-` is never read as an option.
     let image = &std::path::absolute(image).map_err(|source| Mke2fsError::File {
@@ -143,7 +151,7 @@ pub fn write_ext4(
         status: "it exited with success before reading the whole archive".into(),
         stderr: stderr.clone(),
     })?;
-    let restored = debugfs::restore(tree, image, offset, params.epoch)?;
+    let restored = debugfs::restore(tree, image, offset, params.epoch, params.inode_size)?;
     Ok(Ext4Report {
         version,
         tar,
