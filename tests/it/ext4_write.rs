@@ -695,13 +695,11 @@ fn mke2fs_dying_early_reports_its_stderr() {
     let tree = fixture(dir.path());
     let img = dir.path().join("x.img");
     fs::File::create(&img).unwrap().set_len(FS_SIZE).unwrap();
-    let err = write_ext4(
-        &tree,
-        &img,
-        0,
-        FS_SIZE,
-        &params(&["has_journal", "no_such_feature"]),
-    )
+    let err = write_ext4(&tree, &img, 0, FS_SIZE, &{
+        let mut bad = params(Ext4Params::BOOKWORM);
+        bad.features.push("no_such_feature".into());
+        bad
+    })
     .unwrap_err();
     let Mke2fsError::Failed { stderr, .. } = &err else {
         panic!("expected Failed, got {err}");
