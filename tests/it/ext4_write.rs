@@ -140,7 +140,7 @@ fn fixture(dir: &Path) -> Tree {
     .unwrap();
     tree.insert(
         p("srv/big-ids"),
-        owned(Inode::file("ids\n", 0o640, t), 70_000, 80_000),
+        owned(Inode::file("ids\n", 0o640, t), 3_000_000, 80_000),
     )
     .unwrap();
     tree.insert(p("etc/empty"), Inode::file("", 0o600, t))
@@ -432,7 +432,7 @@ fn check_filesystem(features: &[&str]) {
         "usr/bin/ping",
         "usr/bin/wall",
         "etc/future",
-        "srv/big-ids",
+        "srv/big-ids", // uid past the ustar field: pax `uid`
         "etc/empty",
         "usr/lib/libfoo.so.1",
         "etc/alt/libfoo",
@@ -588,7 +588,7 @@ fn tar_stream_reads_back_with_gnu_tar_and_python() {
     );
     assert_eq!(listing.lines().count() as u64, summary.members);
     assert!(listing.contains("-rwsr-xr-x 0/0"), "{listing}");
-    assert!(listing.contains("70000/80000"), "{listing}");
+    assert!(listing.contains("3000000/80000"), "{listing}");
     assert!(
         listing.contains("var/libfoo-copy link to etc/alt/libfoo"),
         "{listing}"
@@ -616,7 +616,7 @@ for m in t:
     );
     assert!(text.contains("dev/sda 4 0o660 0 6 "), "{text}");
     assert!(text.contains(" 8 0 7"), "{text}");
-    assert!(text.contains("srv/big-ids 0 0o640 70000 80000"), "{text}");
+    assert!(text.contains("srv/big-ids 0 0o640 3000000 80000"), "{text}");
     assert!(
         text.contains(&format!(" {}", 4 + 255)),
         "the long name: {text}"
@@ -752,10 +752,16 @@ fn small_inodes_keep_whole_seconds_and_xattrs_need_ext_attr() {
     // is still put back, and the filesystem is clean.
     let mut small = params(Ext4Params::JESSIE);
     small.inode_size = 128;
+    small.journal_mib = Some(4);
     let report = write_ext4(&tree, &img, OFFSET, FS_SIZE, &small).unwrap();
     assert_eq!(report.restored, 1);
     run(Command::new("e2fsck").arg("-fn").arg(image_arg(&img)));
     assert!(debugfs(&img, "ea_list /f").contains("user.a (1) = \"1\""));
+    // The journal is inode 8, of the size asked for.
+    assert_eq!(
+        field(&debugfs(&img, "stat <8>"), "Size:"),
+        (4 * MIB).to_string()
+    );
     assert_eq!(
         field(&debugfs(&img, "stat /f"), "mtime:"),
         format!("0x{EPOCH:08x}")

@@ -200,6 +200,12 @@ impl Ext4Params {
                 self.block_size
             ));
         }
+        if self.journal_mib.is_some() && !self.features.iter().any(|f| f == "has_journal") {
+            // `-J` would turn the journal on: the feature list must say so itself.
+            return bad(
+                "a journal size is given but `has_journal` is not among the features".into(),
+            );
+        }
         if self.inode_count == Some(0) {
             return bad("an inode count of 0".into());
         }
@@ -313,6 +319,10 @@ mod tests {
         assert!(p.validate().is_err());
         let mut p = ok.clone();
         p.epoch = 0;
+        assert!(p.validate().is_err());
+        let mut p = ok.clone();
+        p.journal_mib = Some(16);
+        p.features.retain(|f| f != "has_journal");
         assert!(p.validate().is_err());
         let args = ok.args().join(" ");
         assert!(args.contains("-O none,has_journal,ext_attr"), "{args}");
