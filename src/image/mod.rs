@@ -4,4 +4,6 @@
 pub mod ext4;
 pub mod fat;
 pub mod io;
+pub mod mke2fs;
 pub mod partition;
+pub mod tar;

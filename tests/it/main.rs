@@ -5,6 +5,7 @@ mod base;
 mod ext4;
 mod ext4_fixture;
 mod ext4_hostile;
+mod ext4_write;
 mod fat_hostile;
 mod fat_reader;
 mod fat_support;
