@@ -2,6 +2,7 @@
 //! checking our output with independent tools.
 
 mod base;
+mod disk;
 mod ext4;
 mod ext4_fixture;
 mod ext4_hostile;

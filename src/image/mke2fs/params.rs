@@ -140,6 +140,43 @@ impl Ext4Params {
         }
     }
 
+    /// Parameters that recreate the filesystem described by `sb`: its exact feature set,
+    /// block size, inode size, inode density, reserved blocks and label, so the kernel and
+    /// fsck that accepted it accept the new one. Only the ids and the clock are new.
+    pub fn like(
+        sb: &crate::image::ext4::Superblock,
+        uuid: FsUuid,
+        hash_seed: FsUuid,
+        epoch: i64,
+    ) -> Self {
+        let block_size = u64::from(sb.block_size);
+        let bytes = sb.blocks_count.saturating_mul(block_size);
+        let inode_ratio = (sb.inodes_count > 0)
+            .then(|| bytes / u64::from(sb.inodes_count))
+            .map(|r| r.clamp(1024, 64 << 20));
+        let reserved_percent = if sb.blocks_count == 0 {
+            5.0
+        } else {
+            // Whole percent, as mke2fs -m takes it and pi-gen's images use.
+            ((sb.reserved_blocks_count as f64 * 100.0) / sb.blocks_count as f64)
+                .round()
+                .min(50.0)
+        };
+        Self {
+            label: String::from_utf8_lossy(&sb.label).into_owned(),
+            uuid,
+            hash_seed,
+            features: sb.features.mkfs_features(),
+            block_size: sb.block_size,
+            inode_size: u32::from(sb.inode_size),
+            inode_ratio,
+            inode_count: None,
+            reserved_percent,
+            journal_mib: None,
+            epoch,
+        }
+    }
+
     /// The feature list of Raspbian jessie-era root filesystems (no `metadata_csum`, no
     /// `64bit`), for [`Ext4Params::new`].
     pub const JESSIE: &'static [&'static str] = JESSIE_FEATURES;
