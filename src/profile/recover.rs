@@ -169,13 +169,13 @@ fn humanize<'m>(message: &'m str, path: &[Segment]) -> (String, Option<&'m str>)
         };
         return (text, suggestion);
     }
-    if let Some(rest) = message.strip_prefix("invalid type: ") {
-        if let Some((found, expected)) = rest.split_once(", expected ") {
-            return (
-                format!("expected {}, found {found}", plain_type(expected)),
-                None,
-            );
-        }
+    if let Some(rest) = message.strip_prefix("invalid type: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return (
+            format!("expected {}, found {found}", plain_type(expected)),
+            None,
+        );
     }
     (message.to_string(), None)
 }

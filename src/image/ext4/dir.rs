@@ -73,7 +73,10 @@ impl DirFormat {
             } else {
                 (usize::from(le16(data, off + 6)), 0)
             };
-            if rec_len < ENTRY_HEADER_LEN || rec_len % 4 != 0 || rec_len > data.len() - off {
+            if rec_len < ENTRY_HEADER_LEN
+                || !rec_len.is_multiple_of(4)
+                || rec_len > data.len() - off
+            {
                 return Err(self.bad(
                     at,
                     format!(

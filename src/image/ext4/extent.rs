@@ -103,10 +103,10 @@ fn node(
             format!("{entries} entries of at most {max} do not fit a node with room for {room}"),
         ));
     }
-    if let Some(want) = expected_depth {
-        if depth != want {
-            return Err(src.bad(at, format!("depth is {depth}, its parent says {want}")));
-        }
+    if let Some(want) = expected_depth
+        && depth != want
+    {
+        return Err(src.bad(at, format!("depth is {depth}, its parent says {want}")));
     }
     if depth > MAX_DEPTH {
         return Err(src.bad(

@@ -337,7 +337,7 @@ fn is_power_of(mut n: u32, base: u32) -> bool {
     if n == 0 {
         return false;
     }
-    while n % base == 0 {
+    while n.is_multiple_of(base) {
         n /= base;
     }
     n == 1

@@ -156,10 +156,10 @@ fn parse_entries(
 /// Converts a value from its on-disk form to the one user space sees: only POSIX ACLs
 /// differ. A malformed ACL is passed through unchanged so nothing is lost.
 pub(crate) fn user_value(index: u8, v: &[u8]) -> Vec<u8> {
-    if matches!(index, 2 | 3) {
-        if let Some(acl) = acl_to_user(v) {
-            return acl;
-        }
+    if matches!(index, 2 | 3)
+        && let Some(acl) = acl_to_user(v)
+    {
+        return acl;
     }
     v.to_vec()
 }

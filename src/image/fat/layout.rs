@@ -69,7 +69,7 @@ fn fit(total: u64, spc: u64) -> Option<(u64, u64)> {
         fat = need;
     }
     // Start the data area on a cluster boundary, as mkfs.fat does, by padding the FAT.
-    while (reserved + fats * fat) % spc != 0 {
+    while !(reserved + fats * fat).is_multiple_of(spc) {
         fat += 1;
     }
     let clusters = total.checked_sub(reserved + fats * fat)? / spc;

@@ -420,7 +420,7 @@ pub fn write_fat32(
     write(&fat, layout.fat_offset(), "the first FAT")?;
     write(&fat, layout.fat_offset() + fat_bytes, "the second FAT")?;
 
-    let hidden_sectors = if offset % SECTOR == 0 {
+    let hidden_sectors = if offset.is_multiple_of(SECTOR) {
         u32::try_from(offset / SECTOR).unwrap_or(0)
     } else {
         0

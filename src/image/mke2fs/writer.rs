@@ -57,7 +57,7 @@ pub fn write_ext4(
 ) -> Result<Ext4Report, Mke2fsError> {
     params.validate()?;
     let block_size = u64::from(params.block_size);
-    if size == 0 || size % block_size != 0 {
+    if size == 0 || !size.is_multiple_of(block_size) {
         return Err(Mke2fsError::BadParams(format!(
             "the filesystem size {size} is not a positive multiple of the block size {block_size}"
         )));
@@ -79,12 +79,12 @@ pub fn write_ext4(
         });
     }
     // mke2fs silently skips xattrs without `ext_attr`; refuse rather than lose them.
-    if !params.features.iter().any(|f| f == "ext_attr") {
-        if let Some((path, _, _)) = tree.iter().find(|(_, _, i)| !i.xattrs.is_empty()) {
-            return Err(Mke2fsError::BadParams(format!(
-                "{path} has extended attributes but `ext_attr` is not among the features"
-            )));
-        }
+    if !params.features.iter().any(|f| f == "ext_attr")
+        && let Some((path, _, _)) = tree.iter().find(|(_, _, i)| !i.xattrs.is_empty())
+    {
+        return Err(Mke2fsError::BadParams(format!(
+            "{path} has extended attributes but `ext_attr` is not among the features"
+        )));
     }
     // Absolute, so that a name starting with `-` is never read as an option.
     let image = &std::path::absolute(image).map_err(|source| Mke2fsError::File {

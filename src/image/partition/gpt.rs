@@ -222,7 +222,7 @@ pub(crate) fn encode_gpt(
     let disk_sectors = disk_size / SECTOR_SIZE;
     // Header and entries at both ends, and at least one usable sector between them.
     let min_sectors = 2 * (1 + WRITTEN_ARRAY_SECTORS) + 2;
-    if disk_size % SECTOR_SIZE != 0 || disk_sectors < min_sectors {
+    if !disk_size.is_multiple_of(SECTOR_SIZE) || disk_sectors < min_sectors {
         return Err(PartitionError::BadDiskSize {
             size: disk_size,
             reason: "a GPT disk must be a whole number of 512-byte sectors, at least 68",

@@ -86,7 +86,7 @@ pub(crate) fn check_sector_multiple(
     what: &'static str,
     value: u64,
 ) -> Result<(), PartitionError> {
-    if value % SECTOR_SIZE == 0 {
+    if value.is_multiple_of(SECTOR_SIZE) {
         Ok(())
     } else {
         Err(PartitionError::NotSectorMultiple {

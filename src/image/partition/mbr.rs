@@ -170,7 +170,7 @@ pub(crate) fn encode_mbr(
     disk_id: u32,
     partitions: &[MbrPartitionSpec],
 ) -> Result<[u8; 512], PartitionError> {
-    if disk_size % SECTOR_SIZE != 0 || disk_size < 2 * SECTOR_SIZE {
+    if !disk_size.is_multiple_of(SECTOR_SIZE) || disk_size < 2 * SECTOR_SIZE {
         return Err(PartitionError::BadDiskSize {
             size: disk_size,
             reason: "an MBR disk must be a whole number of 512-byte sectors, at least two",

@@ -576,11 +576,11 @@ fn fleet_unique(ctx: &mut Ctx<'_, '_>, nodes: &[Sited]) -> bool {
             ctx.error(span, &key, format!("nodes `{other}` and `{}` would both be called `{}`; give each [[node]] its own `hostname`", node.name, node.hostname));
             ok = false;
         }
-        if let Ipv6Config::Static(cidr) = node.network.ipv6 {
-            if let Some(other) = addresses.insert(cidr.address, &node.name) {
-                ctx.error(sites.ipv6.span.clone(), &sites.ipv6.key, format!("nodes `{other}` and `{}` would both have the address {}; give each [[node]] its own `ipv6`", node.name, cidr.address));
-                ok = false;
-            }
+        if let Ipv6Config::Static(cidr) = node.network.ipv6
+            && let Some(other) = addresses.insert(cidr.address, &node.name)
+        {
+            ctx.error(sites.ipv6.span.clone(), &sites.ipv6.key, format!("nodes `{other}` and `{}` would both have the address {}; give each [[node]] its own `ipv6`", node.name, cidr.address));
+            ok = false;
         }
     }
     ok

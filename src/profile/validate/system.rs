@@ -330,15 +330,15 @@ pub(super) fn users(ctx: &mut Ctx<'_, '_>, raw: &RawProfile) -> Vec<User> {
                 None
             }
         };
-        if let Some(name) = &name {
-            if !names.insert(name.clone()) {
-                let span = user.name.as_ref().map_or(section.span(), Spanned::span);
-                ctx.error(
-                    span,
-                    &format!("{prefix}.name"),
-                    format!("user `{name}` is defined twice"),
-                );
-            }
+        if let Some(name) = &name
+            && !names.insert(name.clone())
+        {
+            let span = user.name.as_ref().map_or(section.span(), Spanned::span);
+            ctx.error(
+                span,
+                &format!("{prefix}.name"),
+                format!("user `{name}` is defined twice"),
+            );
         }
         let groups = ctx.list(&user.groups, &format!("{prefix}.groups"), |ctx, v, key| {
             ctx.parse(v, key, |t| {
@@ -470,15 +470,14 @@ pub(super) fn web(ctx: &mut Ctx<'_, '_>, raw: &RawProfile, packages: &Packages) 
             );
         }
     }
-    if let (Some(php), true) = (&php, !packages.install.is_empty()) {
-        if !packages
+    if let (Some(php), true) = (&php, !packages.install.is_empty())
+        && !packages
             .install
             .iter()
             .any(|p| p.name.starts_with("php") && p.name.ends_with("-fpm"))
-        {
-            let span = web.php.as_ref().map_or(section.span(), Spanned::span);
-            ctx.warning(span, "web.php", format!("no PHP-FPM package (such as `php{php}-fpm`) is in packages.install; the base image must already have it"));
-        }
+    {
+        let span = web.php.as_ref().map_or(section.span(), Spanned::span);
+        ctx.warning(span, "web.php", format!("no PHP-FPM package (such as `php{php}-fpm`) is in packages.install; the base image must already have it"));
     }
     Some(Web {
         server: server?,
