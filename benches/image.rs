@@ -129,7 +129,7 @@ fn main() {
     .unwrap();
     assert!(sfdisk.wait().unwrap().success());
     run(Command::new("mkfs.vfat")
-        .args(["-q", "-F", "32", "-n", "bootfs", "--offset=16384"])
+        .args(["-F", "32", "-n", "bootfs", "--offset=16384"])
         .arg(&base)
         .arg("524288"));
     run(Command::new("mke2fs")
