@@ -345,7 +345,7 @@ mod tests {
         let gpt = plan(8_000_000_000, 8 << 20, 512 << 20, true).unwrap();
         assert!(gpt.root_start + gpt.root_size <= 8_000_000_000 - GPT_BACKUP_BYTES);
         assert!(matches!(
-            plan(600 << 20, 8 << 20, 512 << 20, false),
+            plan(530 << 20, 8 << 20, 512 << 20, false),
             Err(DiskError::TooSmall { .. })
         ));
         assert!(matches!(
