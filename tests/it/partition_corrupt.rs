@@ -135,8 +135,9 @@ fn a_damaged_primary_gpt_falls_back_to_the_backup_and_says_so() {
          start=6144, type=B921B045-1DF0-41C3-AF44-4C6F280D3FAE\n",
     );
     let good = partition::read(&std::fs::read(&path).expect("read")).expect("read table");
-    file.write_all_at(b"X", 512 + 60)
-        .expect("corrupt the header");
+    // Flip a byte of the random disk GUID: writing a fixed byte would change nothing when
+    // the GUID happened to hold it already (one run in 256).
+    flip_byte(&file, 512 + 60);
     let img = std::fs::read(&path).expect("read");
     let table = partition::read(&img).expect("the backup is intact");
     assert_eq!(table.partitions, good.partitions);
@@ -148,8 +149,7 @@ fn a_damaged_primary_gpt_falls_back_to_the_backup_and_says_so() {
     assert!(table.warnings[0].to_string().contains("backup"));
 
     let last = SMALL - 512;
-    file.write_all_at(b"X", last + 60)
-        .expect("corrupt the backup");
+    flip_byte(&file, last + 60);
     let msg = error_of(&std::fs::read(&path).expect("read"));
     assert!(
         msg.starts_with("both GPT headers are unusable")
@@ -250,4 +250,12 @@ proptest! {
         thread_local!(static BASE: Vec<u8> = gpt_image());
         BASE.with(|base| { let _ = partition::read(&base[..len]); });
     }
+}
+
+/// Inverts the byte at `offset`, so it always changes.
+fn flip_byte(file: &std::fs::File, offset: u64) {
+    use std::os::unix::fs::FileExt;
+    let mut byte = [0u8; 1];
+    file.read_exact_at(&mut byte, offset).expect("read the byte");
+    file.write_all_at(&[!byte[0]], offset).expect("write the byte");
 }
