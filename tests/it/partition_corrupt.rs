@@ -1,13 +1,12 @@
 //! Damaged and hostile partition tables: each gives a clear error (or a warning when the
 //! backup GPT saves the day), never a panic.
 
-use std::os::unix::fs::FileExt;
-
 use pi_imager::image::partition::{
     self, GPT_EFI_SYSTEM, GPT_LINUX_ROOT_ARM64, GptPartitionSpec, Guid, MbrPartitionSpec,
     PartitionError, TableWarning,
 };
 use proptest::prelude::*;
+use std::os::unix::fs::FileExt;
 
 use crate::partition::{sfdisk, sparse_image};
 
@@ -254,8 +253,9 @@ proptest! {
 
 /// Inverts the byte at `offset`, so it always changes.
 fn flip_byte(file: &std::fs::File, offset: u64) {
-    use std::os::unix::fs::FileExt;
     let mut byte = [0u8; 1];
-    file.read_exact_at(&mut byte, offset).expect("read the byte");
-    file.write_all_at(&[!byte[0]], offset).expect("write the byte");
+    file.read_exact_at(&mut byte, offset)
+        .expect("read the byte");
+    file.write_all_at(&[!byte[0]], offset)
+        .expect("write the byte");
 }
