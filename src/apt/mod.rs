@@ -1,0 +1,18 @@
+//! The `apt` stage's metadata layer: the text formats of Debian repositories and of dpkg's
+//! database, parsed into typed values without network, OpenPGP or archives.
+//!
+//! - [`deb822`]: the control-paragraph syntax every other format here is written in.
+//! - [`version`]: Debian versions and dpkg's order on them.
+//! - [`relation`]: `Depends`-style fields and version constraints.
+//!
+//! Everything here reads untrusted repository text: errors name the file (as the caller
+//! named it) and the line, sizes are capped, and nothing panics. Verifying signatures,
+//! downloading, unpacking `.deb` archives and resolving dependencies live elsewhere.
+
+pub mod deb822;
+pub mod relation;
+pub mod version;
+
+pub use deb822::{Deb822Error, Field, OwnedParagraph, Paragraph};
+pub use relation::{Alternatives, ArchQualifier, Constraint, Op, Relation, RelationError};
+pub use version::{Version, VersionError};
