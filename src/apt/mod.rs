@@ -10,7 +10,11 @@
 //! downloading, unpacking `.deb` archives and resolving dependencies live elsewhere.
 
 pub mod deb822;
+pub mod package;
+pub mod packages;
 pub mod relation;
+pub mod release;
+pub mod status;
 pub mod version;
 
 pub use deb822::{Deb822Error, Field, OwnedParagraph, Paragraph};

@@ -243,12 +243,12 @@ pub fn arch_matches(pattern: &str, arch: &str) -> bool {
     }
 }
 
-/// dpkg allows letters, digits and `+-._` in names, starting with a letter or digit.
+/// dpkg allows letters, digits and `+-.` in names, starting with a letter or digit.
 fn valid_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+-._".contains(&b))
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
 }
 
 fn is_space(c: char) -> bool {

@@ -1,6 +1,8 @@
 //! Integration tests: one binary (so fixtures are built once), one module per topic, each
 //! checking our output with independent tools.
 
+mod apt_status;
+mod apt_version;
 mod ext4;
 mod ext4_fixture;
 mod ext4_hostile;
