@@ -182,6 +182,19 @@ impl<'a> Paragraph<'a> {
             .find(|field| field.name.eq_ignore_ascii_case(name))
     }
 
+    /// The byte range, within the parsed text, of the value of the field with this name
+    /// (the range of [`Field::value`]): what an in-place edit of the file replaces.
+    pub fn value_span(&self, name: &str) -> Option<Range<usize>> {
+        self.fields
+            .iter()
+            .find(|span| {
+                self.text
+                    .get(span.name.clone())
+                    .is_some_and(|field| field.eq_ignore_ascii_case(name))
+            })
+            .map(|span| span.value.clone())
+    }
+
     /// The value of the field with this name, trailing blanks removed.
     pub fn get(&self, name: &str) -> Option<&'a str> {
         self.field(name).map(|field| field.value.trim_end())
