@@ -2,8 +2,8 @@
 //! entry and a `.deb`'s `control` file share (name, version, architecture, Multi-Arch,
 //! Essential, relationships, …), parsed into [`Control`].
 //!
-//! Field lookup goes through a closure so the same code reads a borrowed
-//! [`Paragraph`](super::deb822::Paragraph) and an owned one. This module does not know
+//! The fields a record's readers need are found in one pass over the paragraph (borrowed
+//! or owned), which keeps reading a full archive index fast. This module does not know
 //! where a record came from: index-only fields (`Filename`, `SHA256`) are `packages`'
 //! business, `Status` and `Conffiles` are `status`'s.
 

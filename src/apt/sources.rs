@@ -433,6 +433,15 @@ pub fn parse_one_line(text: &str, file: &str) -> Result<Vec<SourceEntry>, Source
     Ok(entries)
 }
 
+/// The words of a deb822 value, leaving out comment lines inside it.
+fn value_words<'a>(field: &deb822::Field<'a>) -> Vec<&'a str> {
+    let first = field.first_line();
+    std::iter::once(first)
+        .chain(field.continuation_lines(true))
+        .flat_map(str::split_whitespace)
+        .collect()
+}
+
 /// `Signed-By:` is either paths/fingerprints on one line or an armored key block.
 fn signed_by(field: deb822::Field<'_>) -> SignedBy {
     if field.value.contains("-----BEGIN PGP PUBLIC KEY BLOCK-----") {
@@ -448,7 +457,7 @@ fn signed_by(field: deb822::Field<'_>) -> SignedBy {
         }
         SignedBy::Inline(key)
     } else {
-        SignedBy::Path(field.value.split_whitespace().collect::<Vec<_>>().join(" "))
+        SignedBy::Path(value_words(&field).join(" "))
     }
 }
 
@@ -469,7 +478,7 @@ pub fn parse_deb822(text: &str, file: &str) -> Result<Vec<SourceEntry>, SourcesE
         let list = |name: &str| -> Vec<String> {
             paragraph
                 .field(name)
-                .map(|f| f.value.split_whitespace().map(str::to_owned).collect())
+                .map(|f| value_words(&f).into_iter().map(str::to_owned).collect())
                 .unwrap_or_default()
         };
         if let Some(enabled) = paragraph.field("Enabled") {
@@ -479,7 +488,7 @@ pub fn parse_deb822(text: &str, file: &str) -> Result<Vec<SourceEntry>, SourcesE
         }
         let types = required("Types")?;
         let mut binary = false;
-        for word in types.value.split_whitespace() {
+        for word in value_words(&types) {
             match word {
                 "deb" => binary = true,
                 "deb-src" => {}
@@ -504,9 +513,10 @@ pub fn parse_deb822(text: &str, file: &str) -> Result<Vec<SourceEntry>, SourcesE
         let signed = paragraph.field("Signed-By").map(signed_by);
         let components = list("Components");
         let architectures = list("Architectures");
-        for uri in uris.value.split_whitespace() {
+        let suites = value_words(&suites);
+        for uri in value_words(&uris) {
             check_uri(uri, file, uris.line)?;
-            for suite in suites.value.split_whitespace() {
+            for suite in &suites {
                 entries.push(make_entry(
                     uri,
                     suite,
@@ -601,18 +611,22 @@ impl Rewrites {
                         continue;
                     };
                     let value = text.get(span.clone()).unwrap_or("");
-                    for word in words(value) {
-                        let uri = value.get(word.clone()).unwrap_or("");
-                        if uri.starts_with('#') {
-                            continue;
+                    let mut line_start = span.start;
+                    for line in value.split_inclusive('\n') {
+                        // Comment lines inside the value are kept as written.
+                        if !line.starts_with('#') {
+                            for word in words(line) {
+                                let uri = line.get(word.clone()).unwrap_or("");
+                                if let Some(new) = self.apply(uri) {
+                                    edits.push((
+                                        word.start.saturating_add(line_start)
+                                            ..word.end.saturating_add(line_start),
+                                        new,
+                                    ));
+                                }
+                            }
                         }
-                        if let Some(new) = self.apply(uri) {
-                            edits.push((
-                                word.start.saturating_add(span.start)
-                                    ..word.end.saturating_add(span.start),
-                                new,
-                            ));
-                        }
+                        line_start = line_start.saturating_add(line.len());
                     }
                 }
             }
@@ -713,6 +727,8 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb
 URIs: http://archive.example.org/raspbian
+# http://mirror.example.org/debian old mirror, kept as a note
+ http://second.example.org/raspbian
 Suites: bookworm
 Components: main
 Architectures: armhf
@@ -762,7 +778,7 @@ Components: main
     #[test]
     fn reads_the_deb822_format() {
         let entries = parse_deb822(SOURCES, "debian.sources").unwrap();
-        assert_eq!(entries.len(), 5);
+        assert_eq!(entries.len(), 6);
         assert_eq!(
             entries
                 .iter()
@@ -777,6 +793,7 @@ Components: main
             ]
         );
         assert_eq!(entries[0].line, 2);
+        assert_eq!(entries[5].uri, "http://second.example.org/raspbian");
         let raspbian = &entries[4];
         assert_eq!(raspbian.architectures, ["armhf"]);
         assert_eq!(

@@ -13,6 +13,7 @@ use super::package::{
     Fields, Key, MultiArch, Origin, PackageError, Relations, architecture_of, essential_of,
     multi_arch_of, name_of,
 };
+use super::relation::format_relations;
 use super::version::Version;
 
 /// The order in which dpkg writes the fields it knows; other fields follow in their own
@@ -355,7 +356,62 @@ impl StatusEntry {
                 fields.fields.push((name.clone(), value.clone()));
             }
         }
-        StatusEntry::from_fields(fields, file, 0)
+        let mut entry = StatusEntry::from_fields(fields, file, 0)?;
+        entry.normalize();
+        Ok(entry)
+    }
+
+    /// Rewrites the fields dpkg normalises when it records a package: relationship fields
+    /// in its canonical spelling, the version without a redundant epoch, `Essential: no`
+    /// and `Multi-Arch: no` left out.
+    fn normalize(&mut self) {
+        let relations = &self.relations;
+        let groups = [
+            ("Replaces", &relations.replaces),
+            ("Depends", &relations.depends),
+            ("Pre-Depends", &relations.pre_depends),
+            ("Recommends", &relations.recommends),
+            ("Suggests", &relations.suggests),
+            ("Breaks", &relations.breaks),
+            ("Conflicts", &relations.conflicts),
+            ("Enhances", &relations.enhances),
+        ];
+        let mut updates: Vec<(&str, Option<String>)> = groups
+            .iter()
+            .filter(|(name, _)| self.fields.get(name).is_some())
+            .map(|(name, groups)| {
+                let text = format_relations(groups);
+                (*name, (!text.is_empty()).then_some(text))
+            })
+            .collect();
+        if self.fields.get("Provides").is_some() {
+            let text = relations
+                .provides
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            updates.push(("Provides", (!text.is_empty()).then_some(text)));
+        }
+        if let Some(version) = &self.version {
+            updates.push(("Version", Some(version.to_dpkg_string())));
+        }
+        if self.fields.get("Essential").is_some() {
+            updates.push(("Essential", self.essential.then(|| "yes".to_owned())));
+        }
+        if self.fields.get("Multi-Arch").is_some() {
+            let value =
+                (self.multi_arch != MultiArch::No).then(|| self.multi_arch.as_str().to_owned());
+            updates.push(("Multi-Arch", value));
+        }
+        for (name, value) in updates {
+            match value {
+                Some(value) => self.fields.set(name, &value),
+                None => {
+                    self.fields.remove(name);
+                }
+            }
+        }
     }
 
     /// The fields in order, as they will be written.
@@ -558,7 +614,7 @@ Conffiles:
 
     #[test]
     fn entries_from_control_follow_dpkg_order() {
-        let control = "Package: nginx-light\nVersion: 1.6.2-5+deb8u6\nArchitecture: armhf\nMaintainer: M <m@example.org>\nInstalled-Size: 1071\nDepends: libc6 (>= 2.15)\nProvides: httpd\nSection: httpd\nPriority: extra\nHomepage: http://nginx.net\nFilename: pool/x.deb\nSize: 1\nSHA256: 00\nDescription: nginx web/proxy server\n more\n";
+        let control = "Package: nginx-light\nVersion: 0:1.6.2-5+deb8u6\nEssential: no\nArchitecture: armhf\nMulti-Arch: no\nMaintainer: M <m@example.org>\nInstalled-Size: 1071\nDepends: libc6 (>=2.15),\n  libpcre3|\n libpcre2 (< 2)\nProvides: httpd\nSection: httpd\nPriority: extra\nHomepage: http://nginx.net\nFilename: pool/x.deb\nSize: 1\nSHA256: 00\nDescription: nginx web/proxy server\n more\n";
         let paragraph = deb822::parse_all(control, "control", Options::STRICT).unwrap();
         let conffiles = [Conffile {
             path: "/etc/nginx/nginx.conf".into(),
@@ -577,7 +633,7 @@ Conffiles:
         entry.fields().write(&mut out);
         assert_eq!(
             out,
-            "Package: nginx-light\nStatus: install ok unpacked\nPriority: extra\nSection: httpd\nInstalled-Size: 1071\nMaintainer: M <m@example.org>\nArchitecture: armhf\nVersion: 1.6.2-5+deb8u6\nProvides: httpd\nDepends: libc6 (>= 2.15)\nConffiles:\n /etc/nginx/nginx.conf newconffile\nDescription: nginx web/proxy server\n more\nHomepage: http://nginx.net\n"
+            "Package: nginx-light\nStatus: install ok unpacked\nPriority: extra\nSection: httpd\nInstalled-Size: 1071\nMaintainer: M <m@example.org>\nArchitecture: armhf\nVersion: 1.6.2-5+deb8u6\nProvides: httpd\nDepends: libc6 (>= 2.15), libpcre3 | libpcre2 (<= 2)\nConffiles:\n /etc/nginx/nginx.conf newconffile\nDescription: nginx web/proxy server\n more\nHomepage: http://nginx.net\n"
         );
     }
 

@@ -152,6 +152,22 @@ impl Version {
         &self.text
     }
 
+    /// The version as dpkg writes it into its database: the epoch only when it is not 0 or
+    /// the upstream part holds a `:`, leading zeros of the epoch dropped.
+    pub fn to_dpkg_string(&self) -> String {
+        let mut out = String::with_capacity(self.text.len());
+        if self.epoch != 0 || self.upstream().contains(':') {
+            out.push_str(&self.epoch.to_string());
+            out.push(':');
+        }
+        out.push_str(self.upstream());
+        if !self.revision().is_empty() {
+            out.push('-');
+            out.push_str(self.revision());
+        }
+        out
+    }
+
     /// The epoch (0 when absent).
     pub fn epoch(&self) -> u32 {
         self.epoch
@@ -286,6 +302,9 @@ pub(crate) mod tests {
         let version = v("1:2:3");
         assert_eq!(version.upstream(), "2:3");
         assert_eq!(v(" 1.0 ").as_str(), "1.0");
+        assert_eq!(v("0:1.0-1").to_dpkg_string(), "1.0-1");
+        assert_eq!(v("01:1.0").to_dpkg_string(), "1:1.0");
+        assert_eq!(v("0:1:2").to_dpkg_string(), "0:1:2");
     }
 
     #[test]
