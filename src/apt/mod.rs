@@ -26,7 +26,7 @@ pub mod version;
 pub use deb822::{Deb822Error, Field, OwnedParagraph, Paragraph};
 pub use package::{Control, MultiArch, PackageError, Relations, SourceRef};
 pub use packages::{IndexEntry, PackagesIndex};
-pub use relation::{Alternatives, ArchQualifier, Constraint, Op, Relation, RelationError};
+pub use relation::{ArchQualifier, Constraint, Op, Relation, RelationError, RelationList};
 pub use release::{IndexFile, Release, ReleaseError};
 pub use sources::{Rewrites, SignedBy, SourceEntry, SourcesError, SourcesFormat};
 pub use status::{Conffile, Flag, State, Status, StatusEntry, StatusFile, Want};

@@ -8,7 +8,7 @@
 //! business, `Status` and `Conffiles` are `status`'s.
 
 use super::deb822::{Deb822Error, Paragraph, excerpt};
-use super::relation::{self, Alternatives, Relation, RelationError};
+use super::relation::{self, Relation, RelationError, RelationList};
 use super::version::{Version, VersionError};
 
 /// Why a package record could not be read.
@@ -107,21 +107,21 @@ impl MultiArch {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Relations {
     /// `Depends`.
-    pub depends: Vec<Alternatives>,
+    pub depends: RelationList,
     /// `Pre-Depends`.
-    pub pre_depends: Vec<Alternatives>,
+    pub pre_depends: RelationList,
     /// `Recommends`.
-    pub recommends: Vec<Alternatives>,
+    pub recommends: RelationList,
     /// `Suggests`.
-    pub suggests: Vec<Alternatives>,
+    pub suggests: RelationList,
     /// `Enhances`.
-    pub enhances: Vec<Alternatives>,
+    pub enhances: RelationList,
     /// `Conflicts`.
-    pub conflicts: Vec<Alternatives>,
+    pub conflicts: RelationList,
     /// `Breaks`.
-    pub breaks: Vec<Alternatives>,
+    pub breaks: RelationList,
     /// `Replaces`.
-    pub replaces: Vec<Alternatives>,
+    pub replaces: RelationList,
     /// `Provides` (each with an optional `= version`).
     pub provides: Vec<Relation>,
 }
@@ -431,9 +431,9 @@ impl Relations {
         get: &Fields<'a>,
         origin: Origin<'_>,
     ) -> Result<Relations, PackageError> {
-        let groups = |key: Key| -> Result<Vec<Alternatives>, PackageError> {
+        let groups = |key: Key| -> Result<RelationList, PackageError> {
             let Some((value, line)) = get.get(key) else {
-                return Ok(Vec::new());
+                return Ok(RelationList::default());
             };
             relation::parse_relations(value).map_err(|source| PackageError::BadRelation {
                 file: origin.file.to_owned(),
@@ -601,7 +601,7 @@ Description: nginx web/proxy server (basic version)
         assert_eq!(control.relations.depends.len(), 6);
         assert_eq!(control.relations.provides.len(), 3);
         assert_eq!(control.relations.conflicts.len(), 2);
-        assert_eq!(control.relations.breaks[0][0].name, "nginx");
+        assert_eq!(control.relations.breaks.group(0).unwrap()[0].name, "nginx");
         assert_eq!(
             control.description.as_deref(),
             Some("nginx web/proxy server (basic version)")

@@ -189,8 +189,58 @@ pub struct Relation {
     pub profiles: Vec<Vec<ProfileTerm>>,
 }
 
-/// The alternatives of one group, in order of preference.
-pub type Alternatives = Vec<Relation>;
+/// A relationship field: comma-separated groups, each a list of `|` alternatives in order
+/// of preference. Stored flat (one vector of relations and the end of each group) because
+/// a full archive index holds hundreds of thousands of groups.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RelationList {
+    relations: Vec<Relation>,
+    ends: Vec<usize>,
+}
+
+impl RelationList {
+    /// Builds a list from groups of alternatives.
+    pub fn from_groups(groups: impl IntoIterator<Item = Vec<Relation>>) -> RelationList {
+        let mut list = RelationList::default();
+        for group in groups {
+            list.relations.extend(group);
+            list.ends.push(list.relations.len());
+        }
+        list
+    }
+
+    /// The groups, each a slice of alternatives.
+    pub fn groups(&self) -> impl ExactSizeIterator<Item = &[Relation]> + '_ {
+        self.ends.iter().enumerate().map(|(index, &end)| {
+            let start = index
+                .checked_sub(1)
+                .and_then(|previous| self.ends.get(previous))
+                .copied()
+                .unwrap_or(0);
+            self.relations.get(start..end).unwrap_or(&[])
+        })
+    }
+
+    /// The group at `index`.
+    pub fn group(&self, index: usize) -> Option<&[Relation]> {
+        self.groups().nth(index)
+    }
+
+    /// Every relation of every group, in order.
+    pub fn relations(&self) -> &[Relation] {
+        &self.relations
+    }
+
+    /// How many groups there are.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are no groups.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+}
 
 impl Relation {
     /// Whether `version` of a package named [`Relation::name`] satisfies the constraint.
@@ -406,33 +456,31 @@ pub fn parse_relation(text: &str) -> Result<Relation, RelationError> {
 
 /// Parses a relationship field's value (continuation lines allowed) into groups of
 /// alternatives. A blank value is an empty list.
-pub fn parse_relations(text: &str) -> Result<Vec<Alternatives>, RelationError> {
+pub fn parse_relations(text: &str) -> Result<RelationList, RelationError> {
+    let mut list = RelationList::default();
     if text.trim_matches(is_space).is_empty() {
-        return Ok(Vec::new());
+        return Ok(list);
     }
-    let mut groups = Vec::new();
     for group in text.split(',') {
-        if groups.len() >= MAX_GROUPS {
+        if list.ends.len() >= MAX_GROUPS {
             return Err(RelationError::TooMany(MAX_GROUPS));
         }
-        let alternatives = group
-            .split('|')
-            .map(parse_relation)
-            .collect::<Result<Vec<_>, _>>()?;
-        groups.push(alternatives);
+        for alternative in group.split('|') {
+            list.relations.push(parse_relation(alternative)?);
+        }
+        list.ends.push(list.relations.len());
     }
-    Ok(groups)
+    Ok(list)
 }
 
 /// Parses a `Provides` field: no alternatives, and only `=` versions.
 pub fn parse_provides(text: &str) -> Result<Vec<Relation>, RelationError> {
-    let groups = parse_relations(text)?;
-    let mut provided = Vec::with_capacity(groups.len());
-    for mut group in groups {
-        let relation = match (group.pop(), group.is_empty()) {
-            (Some(relation), true) => relation,
-            _ => return Err(RelationError::BadProvides(excerpt(text.trim()))),
-        };
+    let list = parse_relations(text)?;
+    if list.relations.len() != list.ends.len() {
+        return Err(RelationError::BadProvides(excerpt(text.trim())));
+    }
+    let mut provided = Vec::with_capacity(list.relations.len());
+    for relation in list.relations {
         if relation
             .constraint
             .as_ref()
@@ -479,9 +527,8 @@ impl fmt::Display for Relation {
 }
 
 /// Formats groups as dpkg writes a relationship field: `a | b (>= 1), c`.
-pub fn format_relations(groups: &[Alternatives]) -> String {
-    groups
-        .iter()
+pub fn format_relations(list: &RelationList) -> String {
+    list.groups()
         .map(|group| {
             group
                 .iter()
@@ -507,14 +554,14 @@ mod tests {
         let text = "libapparmor1 (>= 2.6~devel), libc6 (>= 2.15), libpcre3,\n php7.0-common (= 7.0.33-0+deb9u1), mime-support, tzdata, systemd | systemd-tmpfiles, ucf";
         let groups = parse_relations(text).unwrap();
         assert_eq!(groups.len(), 8);
-        let libc = &groups[1][0];
+        let libc = &groups.group(1).unwrap()[0];
         assert_eq!(libc.name, "libc6");
         let constraint = libc.constraint.as_ref().unwrap();
         assert_eq!(constraint.op, Op::LaterOrEqual);
         assert!(libc.accepts(&v("2.24-11+deb9u4")));
         assert!(!libc.accepts(&v("2.13-38+rpi2+deb7u8")));
-        assert_eq!(groups[6].len(), 2);
-        assert_eq!(groups[6][1].name, "systemd-tmpfiles");
+        assert_eq!(groups.group(6).unwrap().len(), 2);
+        assert_eq!(groups.group(6).unwrap()[1].name, "systemd-tmpfiles");
         assert_eq!(format_relations(&groups), text.replace(",\n ", ", "));
     }
 

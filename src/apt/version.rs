@@ -13,6 +13,7 @@ use std::str::FromStr;
 
 /// Versions longer than this are refused: real ones are a few dozen characters.
 const MAX_VERSION_LEN: usize = 256;
+const _: () = assert!(MAX_VERSION_LEN < u16::MAX as usize);
 
 /// Why a version string is not a Debian version.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,9 +63,9 @@ pub struct Version {
     text: Box<str>,
     epoch: u32,
     /// Byte range of the upstream part within `text`.
-    upstream: (usize, usize),
+    upstream: (u16, u16),
     /// Start of the revision within `text` (after the `-`), or `text.len()` when absent.
-    revision: usize,
+    revision: u16,
 }
 
 impl Version {
@@ -142,8 +143,8 @@ impl Version {
         Ok(Version {
             text: text.into(),
             epoch,
-            upstream: (upstream_start, upstream_end),
-            revision,
+            upstream: (offset(upstream_start), offset(upstream_end)),
+            revision: offset(revision),
         })
     }
 
@@ -176,14 +177,20 @@ impl Version {
     /// The upstream part.
     pub fn upstream(&self) -> &str {
         self.text
-            .get(self.upstream.0..self.upstream.1)
+            .get(usize::from(self.upstream.0)..usize::from(self.upstream.1))
             .unwrap_or("")
     }
 
     /// The Debian revision, empty when absent.
     pub fn revision(&self) -> &str {
-        self.text.get(self.revision..).unwrap_or("")
+        self.text.get(usize::from(self.revision)..).unwrap_or("")
     }
+}
+
+/// An offset into a version, which [`MAX_VERSION_LEN`] keeps within `u16` (offsets are
+/// kept small because an archive index holds hundreds of thousands of versions).
+fn offset(at: usize) -> u16 {
+    u16::try_from(at).unwrap_or(u16::MAX)
 }
 
 /// dpkg's weight of one character in a non-digit run; `None` is the end of the string.
