@@ -582,6 +582,23 @@ Version: 12.4+deb12u5
     }
 
     #[test]
+    fn refuses_absurd_paragraphs() {
+        let text: String = (0..=MAX_FIELDS).map(|i| format!("F{i}: x\n")).collect();
+        let err = parse_all(&text, "huge", Options::STRICT).unwrap_err();
+        assert!(
+            matches!(err, Deb822Error::TooManyFields { line, .. } if line == MAX_FIELDS + 1),
+            "{err}"
+        );
+        let long = format!("Package: {}\n", "a".repeat(500));
+        let err =
+            parse_all(&format!("{long}{}", "b".repeat(500)), "f", Options::STRICT).unwrap_err();
+        assert!(
+            err.to_string().len() < 400,
+            "messages quote only the start of a line"
+        );
+    }
+
+    #[test]
     fn blank_lines_with_spaces_separate_and_no_final_newline_is_fine() {
         let text = "\n\nA: 1\n  \t\nB: 2";
         let all = parse_all(text, "f", Options::STRICT).unwrap();

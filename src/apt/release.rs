@@ -256,7 +256,7 @@ pub fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
     };
     let mut digest = [0u8; 32];
     for (out, pair) in digest.iter_mut().zip(bytes.chunks_exact(2)) {
-        let (&[high, low], _) = pair.split_at(2) else {
+        let &[high, low] = pair else {
             return None;
         };
         *out = (nibble(high)? << 4) | nibble(low)?;
