@@ -573,7 +573,7 @@ Package: nginx-light
 Source: nginx (1.6.2-5+deb8u6)
 Version: 1.6.2-5+deb8u6+b1
 Architecture: armhf
-Maintainer: Debian Nginx Maintainers <pkg-nginx-maintainers@lists.alioth.debian.org>
+Maintainer: Debian Nginx Maintainers <pkg-nginx-maintainers@lists.example.org>
 Installed-Size: 1071
 Depends: libc6 (>= 2.15), libexpat1 (>= 2.0.1), libpcre3 (>= 1:8.35), libssl1.0.0 (>= 1.0.1), zlib1g (>= 1:1.1.4), nginx-common (= 1.6.2-5+deb8u6)
 Breaks: nginx (<< 1.4.5-1)
@@ -581,7 +581,7 @@ Provides: httpd, httpd-cgi, nginx
 Conflicts: nginx-extras, nginx-full
 Section: httpd
 Priority: extra
-Homepage: http://nginx.net
+Homepage: http://nginx.example.org
 Description: nginx web/proxy server (basic version)
  Nginx (\"engine X\") is a high-performance web and reverse proxy server.
 ";

@@ -133,13 +133,13 @@ mod tests {
 Package: nginx-light
 Version: 1.6.2-5+deb8u6
 Architecture: armhf
-Maintainer: Debian Nginx Maintainers <pkg-nginx-maintainers@lists.alioth.debian.org>
+Maintainer: Debian Nginx Maintainers <pkg-nginx-maintainers@lists.example.org>
 Installed-Size: 1071
 Depends: libc6 (>= 2.15), libexpat1 (>= 2.0.1), libpcre3 (>= 1:8.35), libssl1.0.0 (>= 1.0.1), zlib1g (>= 1:1.1.4), nginx-common (= 1.6.2-5+deb8u6)
 Breaks: nginx (<< 1.4.5-1)
 Provides: httpd, httpd-cgi, nginx
 Conflicts: nginx-extras, nginx-full
-Homepage: http://nginx.net
+Homepage: http://nginx.example.org
 Priority: extra
 Section: httpd
 Filename: pool/main/n/nginx/nginx-light_1.6.2-5+deb8u6_armhf.deb
@@ -157,14 +157,14 @@ Package: php7.0-fpm
 Source: php7.0
 Version: 7.0.33-0+deb9u1
 Architecture: armhf
-Maintainer: Debian PHP Maintainers <pkg-php-maint@lists.alioth.debian.org>
+Maintainer: Debian PHP Maintainers <pkg-php-maint@lists.example.org>
 Installed-Size: 5878
 Pre-Depends: dpkg (>= 1.17.14)
 Depends: libapparmor1 (>= 2.6~devel), libc6 (>= 2.17), libpcre3, libssl1.1 (>= 1.1.0), libsystemd0, libxml2 (>= 2.9.0), zlib1g (>= 1:1.1.4), mime-support, php7.0-common (= 7.0.33-0+deb9u1), php7.0-json, php7.0-opcache, php7.0-readline, tzdata, ucf, procps
 Suggests: php-pear
 Provides: php-fpm, phpapi-20151012
 Multi-Arch: foreign
-Homepage: http://www.php.net/
+Homepage: http://php.example.org/
 Priority: optional
 Section: php
 Filename: pool/main/p/php7.0/php7.0-fpm_7.0.33-0+deb9u1_armhf.deb
@@ -176,7 +176,7 @@ Description: server-side, HTML-embedded scripting language (FPM-CGI binary)
 Package: tzdata
 Version: 2019a-0+deb9u1
 Installed-Size: 2870
-Maintainer: GNU Libc Maintainers <debian-glibc@lists.debian.org>
+Maintainer: GNU Libc Maintainers <debian-glibc@lists.example.org>
 Architecture: all
 Multi-Arch: foreign
 Replaces: libc0.1, libc0.3, libc6, libc6.1
@@ -224,7 +224,7 @@ SHA256: 8e6ad2a8f3bba3d1b6c3f3f4e7e66b8f2b1f6d8bda0e5fb9a2e4f0b9c1a9e6d2
         assert!(raw.starts_with("Package: php7.0-fpm\n"));
         assert!(raw.ends_with("Fast Process Manager interpreter.\n"));
         let paragraph = index.paragraph(nginx).unwrap();
-        assert_eq!(paragraph.get("Homepage"), Some("http://nginx.net"));
+        assert_eq!(paragraph.get("Homepage"), Some("http://nginx.example.org"));
     }
 
     #[test]

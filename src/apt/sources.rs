@@ -842,7 +842,7 @@ Components: main
             "{err}"
         );
         let err = parse_deb822(
-            "Types: deb\nURIs: http://e.org\nSuites: a\nEnabled: perhaps\n",
+            "Types: deb\nURIs: http://example.org\nSuites: a\nEnabled: perhaps\n",
             "x",
         )
         .unwrap_err();

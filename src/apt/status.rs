@@ -529,7 +529,7 @@ Status: install ok installed
 Priority: required
 Section: admin
 Installed-Size: 385
-Maintainer: Santiago Vila <sanvila@debian.org>
+Maintainer: Santiago Vila <sanvila@example.org>
 Architecture: armhf
 Multi-Arch: foreign
 Version: 8+rpi1
@@ -549,7 +549,7 @@ Status: install ok installed
 Priority: required
 Section: libs
 Installed-Size: 9132
-Maintainer: GNU Libc Maintainers <debian-glibc@lists.debian.org>
+Maintainer: GNU Libc Maintainers <debian-glibc@lists.example.org>
 Architecture: armhf
 Multi-Arch: same
 Source: glibc
@@ -562,7 +562,7 @@ Conffiles:
 Description: GNU C Library: Shared libraries
  Contains the standard libraries that are used by nearly all programs on
  the system.
-Homepage: http://www.gnu.org/software/libc/libc.html
+Homepage: http://libc.example.org/
 
 Package: oldpkg
 Status: deinstall ok config-files
@@ -614,7 +614,7 @@ Conffiles:
 
     #[test]
     fn entries_from_control_follow_dpkg_order() {
-        let control = "Package: nginx-light\nVersion: 0:1.6.2-5+deb8u6\nEssential: no\nArchitecture: armhf\nMulti-Arch: no\nMaintainer: M <m@example.org>\nInstalled-Size: 1071\nDepends: libc6 (>=2.15),\n  libpcre3|\n libpcre2 (< 2)\nProvides: httpd\nSection: httpd\nPriority: extra\nHomepage: http://nginx.net\nFilename: pool/x.deb\nSize: 1\nSHA256: 00\nDescription: nginx web/proxy server\n more\n";
+        let control = "Package: nginx-light\nVersion: 0:1.6.2-5+deb8u6\nEssential: no\nArchitecture: armhf\nMulti-Arch: no\nMaintainer: M <m@example.org>\nInstalled-Size: 1071\nDepends: libc6 (>=2.15),\n  libpcre3|\n libpcre2 (< 2)\nProvides: httpd\nSection: httpd\nPriority: extra\nHomepage: http://nginx.example.org\nFilename: pool/x.deb\nSize: 1\nSHA256: 00\nDescription: nginx web/proxy server\n more\n";
         let paragraph = deb822::parse_all(control, "control", Options::STRICT).unwrap();
         let conffiles = [Conffile {
             path: "/etc/nginx/nginx.conf".into(),
@@ -633,7 +633,7 @@ Conffiles:
         entry.fields().write(&mut out);
         assert_eq!(
             out,
-            "Package: nginx-light\nStatus: install ok unpacked\nPriority: extra\nSection: httpd\nInstalled-Size: 1071\nMaintainer: M <m@example.org>\nArchitecture: armhf\nVersion: 1.6.2-5+deb8u6\nProvides: httpd\nDepends: libc6 (>= 2.15), libpcre3 | libpcre2 (<= 2)\nConffiles:\n /etc/nginx/nginx.conf newconffile\nDescription: nginx web/proxy server\n more\nHomepage: http://nginx.net\n"
+            "Package: nginx-light\nStatus: install ok unpacked\nPriority: extra\nSection: httpd\nInstalled-Size: 1071\nMaintainer: M <m@example.org>\nArchitecture: armhf\nVersion: 1.6.2-5+deb8u6\nProvides: httpd\nDepends: libc6 (>= 2.15), libpcre3 | libpcre2 (<= 2)\nConffiles:\n /etc/nginx/nginx.conf newconffile\nDescription: nginx web/proxy server\n more\nHomepage: http://nginx.example.org\n"
         );
     }
 

@@ -14,7 +14,7 @@ Package: nginx-light
 Source: nginx
 Version: 1.6.2-5+deb8u6
 Architecture: armhf
-Maintainer: Debian Nginx Maintainers <pkg-nginx-maintainers@lists.alioth.debian.org>
+Maintainer: Debian Nginx Maintainers <pkg-nginx-maintainers@lists.example.org>
 Installed-Size: 1071
 Depends: libc6 (>= 2.15), nginx-common (= 1.6.2-5+deb8u6)
 Breaks: nginx (<< 1.4.5-1)
@@ -22,7 +22,7 @@ Provides: httpd, httpd-cgi, nginx
 Conflicts: nginx-extras, nginx-full
 Section: httpd
 Priority: extra
-Homepage: http://nginx.net
+Homepage: http://nginx.example.org
 Description: nginx web/proxy server (basic version)
  Nginx (\"engine X\") is a high-performance web and reverse proxy server.
  .
@@ -35,7 +35,7 @@ Source: glibc
 Version: 2.19-18+deb8u10
 Architecture: armhf
 Multi-Arch: same
-Maintainer: GNU Libc Maintainers <debian-glibc@lists.debian.org>
+Maintainer: GNU Libc Maintainers <debian-glibc@lists.example.org>
 Installed-Size: 9132
 Depends: libgcc1
 Breaks: nscd (<< 2.19)
