@@ -8,7 +8,8 @@
 //! - [`release`]: a suite's `Release` (the body of `InRelease`), with index digests.
 //! - [`packages`]: a `Packages` index.
 //! - [`status`]: dpkg's `status` database, read and written.
-//! - [`sources`]: apt's source lists, with prefix rewrites.
+//! - [`sources`]: apt's source lists.
+//! - [`rewrite`]: the profile's URI prefix rewrites, applied to entries and list files.
 //!
 //! Everything here reads untrusted repository text: errors name the file (as the caller
 //! named it) and the line, sizes are capped, and nothing panics. Verifying signatures,
@@ -19,6 +20,7 @@ pub mod package;
 pub mod packages;
 pub mod relation;
 pub mod release;
+pub mod rewrite;
 pub mod sources;
 pub mod status;
 pub mod version;
@@ -28,6 +30,7 @@ pub use package::{Control, MultiArch, PackageError, Relations, SourceRef};
 pub use packages::{IndexEntry, PackagesIndex};
 pub use relation::{ArchQualifier, Constraint, Op, Relation, RelationError, RelationList};
 pub use release::{IndexFile, Release, ReleaseError};
-pub use sources::{Rewrites, SignedBy, SourceEntry, SourcesError, SourcesFormat};
+pub use rewrite::Rewrites;
+pub use sources::{SignedBy, SourceEntry, SourcesError, SourcesFormat};
 pub use status::{Conffile, Flag, State, Status, StatusEntry, StatusFile, Want};
 pub use version::{Version, VersionError};

@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
+use pi_imager::apt::Rewrites;
 use pi_imager::apt::deb822::{self, Options};
-use pi_imager::apt::sources::{self, Rewrites, SignedBy, SourceEntry, SourcesFormat};
+use pi_imager::apt::sources::{self, SignedBy, SourceEntry, SourcesFormat};
 
 const NATIVE: &str = "armhf";
 
