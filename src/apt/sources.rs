@@ -234,7 +234,12 @@ fn check_uri(uri: &str, file: &str, line: usize) -> Result<(), SourcesError> {
     }
 }
 
-/// Splits one non-comment line; `None` for a blank or comment-only line.
+/// The word ranges of `text`, shifted by `base` (where `text` starts within its line).
+fn words_at(text: &str, base: usize) -> impl Iterator<Item = Range<usize>> + '_ {
+    words(text).map(move |r| r.start.saturating_add(base)..r.end.saturating_add(base))
+}
+
+/// Splits one line into its parts; `None` for a blank or comment-only line.
 pub(super) fn split_line(
     line: &str,
     file: &str,
@@ -242,11 +247,10 @@ pub(super) fn split_line(
 ) -> Result<Option<OneLine>, SourcesError> {
     // apt treats `#` as the start of a comment anywhere on a line.
     let content = line.split('#').next().unwrap_or("");
-    let mut parts = words(content).peekable();
-    let Some(kind) = parts.next() else {
+    let Some(kind) = words(content).next() else {
         return Ok(None);
     };
-    let source = match content.get(kind) {
+    let source = match content.get(kind.clone()) {
         Some("deb") => false,
         Some("deb-src") => true,
         other => {
@@ -257,85 +261,41 @@ pub(super) fn split_line(
             });
         }
     };
+    let mut after = kind.end;
     let mut options = Vec::new();
-    let mut next = parts.next();
-    if let Some(first) = next.clone() {
-        if content
-            .get(first.clone())
-            .is_some_and(|w| w.starts_with('['))
-        {
-            let open = first.start;
-            let close = content
-                .get(open..)
-                .and_then(|rest| rest.find(']'))
-                .map(|at| open.saturating_add(at))
-                .ok_or_else(|| SourcesError::BadOption {
-                    file: file.to_owned(),
-                    line: line_no,
-                    option: excerpt(content.get(open..).unwrap_or("").trim()),
-                })?;
-            let inside = content.get(open.saturating_add(1)..close).unwrap_or("");
-            options = words(inside)
-                .map(|r| {
-                    r.start.saturating_add(open).saturating_add(1)
-                        ..r.end.saturating_add(open).saturating_add(1)
-                })
-                .collect();
-            let after = close.saturating_add(1);
-            let rest = content.get(after..).unwrap_or("");
-            let mut remaining =
-                words(rest).map(|r| r.start.saturating_add(after)..r.end.saturating_add(after));
-            next = remaining.next();
-            let collected: Vec<_> = remaining.collect();
-            return finish(
-                content,
-                source,
-                options,
-                next,
-                collected.into_iter(),
-                file,
-                line_no,
-            )
-            .map(Some);
-        }
+    let rest = content.get(after..).unwrap_or("");
+    if rest.trim_start().starts_with('[') {
+        let open = after.saturating_add(rest.len() - rest.trim_start().len());
+        let close = content
+            .get(open..)
+            .and_then(|text| text.find(']'))
+            .map(|at| open.saturating_add(at))
+            .ok_or_else(|| SourcesError::BadOption {
+                file: file.to_owned(),
+                line: line_no,
+                option: excerpt(content.get(open..).unwrap_or("").trim()),
+            })?;
+        let inside_start = open.saturating_add(1);
+        let inside = content.get(inside_start..close).unwrap_or("");
+        options = words_at(inside, inside_start).collect();
+        after = close.saturating_add(1);
     }
-    let rest: Vec<_> = parts.collect();
-    finish(
-        content,
-        source,
-        options,
-        next,
-        rest.into_iter(),
-        file,
-        line_no,
-    )
-    .map(Some)
-}
-
-fn finish(
-    content: &str,
-    source: bool,
-    options: Vec<Range<usize>>,
-    uri: Option<Range<usize>>,
-    mut rest: impl Iterator<Item = Range<usize>>,
-    file: &str,
-    line: usize,
-) -> Result<OneLine, SourcesError> {
+    let mut parts = words_at(content.get(after..).unwrap_or(""), after);
     let missing = |what| SourcesError::Missing {
         file: file.to_owned(),
-        line,
+        line: line_no,
         what,
     };
-    let uri = uri.ok_or_else(|| missing("URI"))?;
-    check_uri(content.get(uri.clone()).unwrap_or(""), file, line)?;
-    let suite = rest.next().ok_or_else(|| missing("suite"))?;
-    Ok(OneLine {
+    let uri = parts.next().ok_or_else(|| missing("URI"))?;
+    check_uri(content.get(uri.clone()).unwrap_or(""), file, line_no)?;
+    let suite = parts.next().ok_or_else(|| missing("suite"))?;
+    Ok(Some(OneLine {
         source,
         options,
         uri,
         suite,
-        components: rest.collect(),
-    })
+        components: parts.collect(),
+    }))
 }
 
 /// Builds an entry, checking the flat-repository rules.
