@@ -1,6 +1,10 @@
 //! Integration tests: one binary (so fixtures are built once), one module per topic, each
 //! checking our output with independent tools.
 
+mod apt_repository;
+mod apt_sources;
+mod apt_status;
+mod apt_version;
 mod base;
 mod disk;
 mod ext4;
