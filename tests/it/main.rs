@@ -1,6 +1,11 @@
 //! Integration tests: one binary (so fixtures are built once), one module per topic, each
 //! checking our output with independent tools.
 
+mod apt_fixture;
+mod apt_fuzz;
+mod apt_gpg;
+mod apt_keyring;
+mod apt_signature;
 mod ext4;
 mod ext4_fixture;
 mod ext4_hostile;
