@@ -54,6 +54,10 @@ pub struct Fixture {
     pub revoked_sub_fp: String,
     pub revoked_key: Vec<u8>,
     pub inrelease_revoked: Vec<u8>,
+    /// A signing primary revoked after it signed this InRelease.
+    pub revoked_primary_fp: String,
+    pub revoked_primary_key: Vec<u8>,
+    pub inrelease_revoked_primary: Vec<u8>,
     /// A key whose signing subkey's binding signature is SHA-1.
     pub sha1_binding_fp: String,
     pub sha1_binding_key: Vec<u8>,
@@ -125,6 +129,16 @@ fn build() -> Fixture {
     let inrelease_revoked = gpg.clearsign(&[&revoked_sub_fp], sha256, RELEASE, &[]);
     gpg.revoke_first_subkey("revoked@example.org");
 
+    let revoked_primary_fp = gpg.gen_key(
+        "Revoked Primary <revokedprimary@example.org>",
+        "ed25519",
+        "sign",
+        "never",
+        &[],
+    );
+    let inrelease_revoked_primary = gpg.clearsign(&[&revoked_primary_fp], sha256, RELEASE, &[]);
+    gpg.revoke_primary(&revoked_primary_fp);
+
     let sha1_binding_fp = gpg.gen_key(
         "SHA1 Binding <sha1bind@example.org>",
         "rsa2048",
@@ -183,6 +197,7 @@ fn build() -> Fixture {
         release_gpg_ed_binary: gpg.detach_sign(&ed_sub_fp, sha256, RELEASE, false),
         expired_key: gpg.export(&[&expired_fp]),
         revoked_key: gpg.export(&["revoked@example.org"]),
+        revoked_primary_key: gpg.export(&[&revoked_primary_fp]),
         sha1_binding_key: gpg.export(&[&sha1_binding_fp]),
         sha1_self_key: gpg.export(&[&sha1_self_fp]),
         rsa1024_key: gpg.export(&[&rsa1024_fp]),
@@ -194,6 +209,8 @@ fn build() -> Fixture {
         expired_fp,
         revoked_sub_fp,
         inrelease_revoked,
+        revoked_primary_fp,
+        inrelease_revoked_primary,
         sha1_binding_fp,
         inrelease_sha1_binding,
         sha1_self_fp,

@@ -114,6 +114,22 @@ impl Gpg {
         );
     }
 
+    /// Revokes the primary key `fingerprint` by importing the revocation certificate gpg
+    /// stored when it made the key (its armor line is prefixed with `:` against accidents).
+    pub fn revoke_primary(&self, fingerprint: &str) {
+        let path = self
+            .home
+            .path()
+            .join("openpgp-revocs.d")
+            .join(format!("{fingerprint}.rev"));
+        let text = std::fs::read_to_string(&path).expect("gpg stored a revocation certificate");
+        let armored = text.replace(
+            ":-----BEGIN PGP PUBLIC KEY BLOCK-----",
+            "-----BEGIN PGP PUBLIC KEY BLOCK-----",
+        );
+        self.run(&["--import"], armored.as_bytes());
+    }
+
     /// The binary export of the given keys (`gpg --export`).
     pub fn export(&self, keys: &[&str]) -> Vec<u8> {
         let mut args = vec!["--export"];

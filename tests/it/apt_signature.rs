@@ -138,6 +138,7 @@ fn a_key_expired_before_the_release_date_fails() {
         }
         other => panic!("expected ExpiredKey, got {other}"),
     }
+    assert!(err.to_string().contains("Release file's Date"), "{err}");
     // At the signature's own time the key was valid: only the Date check refuses it, and
     // the expiry is reported for a caller that checks the Date later.
     let verified =
@@ -154,6 +155,31 @@ fn a_revoked_signing_subkey_fails() {
         SignatureError::Revoked { key, .. } => assert_eq!(key, &f.revoked_sub_fp),
         other => panic!("expected Revoked, got {other}"),
     }
+}
+
+#[test]
+fn a_revoked_primary_key_fails() {
+    let f = fixture();
+    let keys = ring(&f.revoked_primary_key);
+    let err = verify_inrelease(&f.inrelease_revoked_primary, &keys, &STRICT, now()).unwrap_err();
+    match &err {
+        SignatureError::Revoked { key, .. } => assert_eq!(key, &f.revoked_primary_fp),
+        other => panic!("expected Revoked, got {other}"),
+    }
+}
+
+#[test]
+fn a_hash_header_that_does_not_match_the_signature_fails() {
+    let f = fixture();
+    let text = String::from_utf8(f.inrelease_rsa.clone())
+        .unwrap()
+        .replacen("Hash: SHA256", "Hash: SHA512", 1);
+    let err = verify_inrelease(text.as_bytes(), &ring(&f.rsa_key), &STRICT, now()).unwrap_err();
+    assert!(
+        matches!(err, SignatureError::MalformedCleartext { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("SHA256"), "{err}");
 }
 
 #[test]
