@@ -19,6 +19,10 @@ use pgp::{
 use super::keyring::fingerprint_of;
 use super::signature::{SignatureError, format_time};
 
+/// The most self-issued signatures checked per component: real keys have a handful, and a
+/// hostile certificate must not cost thousands of public-key operations.
+const MAX_SELF_SIGNATURES: usize = 256;
+
 /// The moments a signing key must be valid at (unix seconds).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Moments {
@@ -68,7 +72,12 @@ pub(crate) fn check_signer(
     let primary_fp = fingerprint_of(primary);
     let mut fitness = Fitness::default();
 
-    for sig in &cert.details.revocation_signatures {
+    for sig in cert
+        .details
+        .revocation_signatures
+        .iter()
+        .take(MAX_SELF_SIGNATURES)
+    {
         if sig.typ() == Some(SignatureType::KeyRevocation) && sig.verify_key(primary).is_ok() {
             return Err(SignatureError::Revoked {
                 key: primary_fp,
@@ -99,7 +108,7 @@ pub(crate) fn check_signer(
     };
 
     let sub_fp = fingerprint_of(&subkey.key);
-    for sig in &subkey.signatures {
+    for sig in subkey.signatures.iter().take(MAX_SELF_SIGNATURES) {
         if sig.typ() == Some(SignatureType::SubkeyRevocation)
             && sig.verify_subkey_binding(primary, &subkey.key).is_ok()
         {
@@ -112,6 +121,7 @@ pub(crate) fn check_signer(
     let bindings: Vec<&Signature> = subkey
         .signatures
         .iter()
+        .take(MAX_SELF_SIGNATURES)
         .filter(|sig| {
             sig.typ() == Some(SignatureType::SubkeyBinding)
                 && sig.verify_subkey_binding(primary, &subkey.key).is_ok()
@@ -158,9 +168,17 @@ pub(crate) fn check_signer(
 fn valid_self_signatures(cert: &SignedPublicKey) -> Vec<&Signature> {
     let primary = &cert.primary_key;
     let mut valid = Vec::new();
+    let mut budget = MAX_SELF_SIGNATURES;
+    let mut affordable = |sig: &Signature| {
+        let own = issued_by(sig, primary) && budget > 0;
+        if own {
+            budget -= 1;
+        }
+        own
+    };
     for sig in &cert.details.direct_signatures {
         if sig.typ() == Some(SignatureType::Key)
-            && issued_by(sig, primary)
+            && affordable(sig)
             && sig.verify_key(primary).is_ok()
         {
             valid.push(sig);
@@ -169,7 +187,7 @@ fn valid_self_signatures(cert: &SignedPublicKey) -> Vec<&Signature> {
     for user in &cert.details.users {
         let revoked = user.signatures.iter().any(|sig| {
             sig.typ() == Some(SignatureType::CertRevocation)
-                && issued_by(sig, primary)
+                && affordable(sig)
                 && sig
                     .verify_certification(primary, Tag::UserId, &user.id)
                     .is_ok()
@@ -179,7 +197,7 @@ fn valid_self_signatures(cert: &SignedPublicKey) -> Vec<&Signature> {
         }
         for sig in &user.signatures {
             if sig.is_certification()
-                && issued_by(sig, primary)
+                && affordable(sig)
                 && sig
                     .verify_certification(primary, Tag::UserId, &user.id)
                     .is_ok()

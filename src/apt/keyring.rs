@@ -281,6 +281,32 @@ pub(crate) fn fingerprint_of(key: &impl KeyDetails) -> String {
     format!("{:X}", key.fingerprint())
 }
 
+/// A one-line description of an rpgp error: some of its messages embed the Debug form of
+/// the wrapped error, backtraces included, which is no use to a user.
+pub(crate) fn describe(err: &PgpError) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&dyn std::error::Error> = Some(err);
+    while let Some(level) = current {
+        let text = level.to_string();
+        let short = text
+            .split(" {")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        if !short.is_empty() && !parts.iter().any(|part| part.contains(&short)) {
+            parts.push(short);
+        }
+        current = level.source();
+    }
+    let joined = parts.join(": ");
+    if joined.chars().count() > 300 {
+        joined.chars().take(300).chain("…".chars()).collect()
+    } else {
+        joined
+    }
+}
+
 fn normalize_fingerprint(given: &str) -> Result<String, KeyringError> {
     let compact: String = given
         .chars()
@@ -368,7 +394,7 @@ fn armor_blocks(text: &str) -> Vec<&str> {
 fn parse_armored_block(block: &str, origin: &str, ring: &mut Keyring, errors: &mut Vec<String>) {
     match SignedPublicKey::from_armor_many(block.as_bytes()) {
         Ok((keys, _headers)) => collect(keys, origin, ring, errors),
-        Err(err) => errors.push(format!("bad ASCII armor: {err}")),
+        Err(err) => errors.push(format!("bad ASCII armor: {}", describe(&err))),
     }
 }
 
@@ -417,7 +443,7 @@ fn collect(
                 key,
                 origin: origin.to_string(),
             }),
-            Err(err) => errors.push(format!("unreadable key packet: {err}")),
+            Err(err) => errors.push(format!("unreadable key packet: {}", describe(&err))),
         }
     }
 }

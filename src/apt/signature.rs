@@ -16,7 +16,7 @@ use pgp::{
 
 use super::certificate::{self, Moments, hash_of, is_weak_hash, issued_by};
 use super::cleartext;
-use super::keyring::{Keyring, KeyringEntry, fingerprint_of};
+use super::keyring::{Keyring, KeyringEntry, describe, fingerprint_of};
 
 /// The largest InRelease or Release accepted; real ones are well under a megabyte.
 pub const MAX_RELEASE_BYTES: usize = 64 * 1024 * 1024;
@@ -230,7 +230,7 @@ fn check_size(what: &'static str, size: usize, limit: usize) -> Result<(), Signa
 fn read_armored(what: &'static str, block: &[u8]) -> Result<Vec<Signature>, SignatureError> {
     let malformed = |err: pgp::errors::Error| SignatureError::MalformedSignature {
         what,
-        reason: err.to_string(),
+        reason: describe(&err),
     };
     let (sigs, _headers) = DetachedSignature::from_armor_many(block).map_err(malformed)?;
     collect_signatures(what, sigs)
@@ -240,7 +240,7 @@ fn read_binary(what: &'static str, bytes: &[u8]) -> Result<Vec<Signature>, Signa
     let sigs = DetachedSignature::from_bytes_many(bytes).map_err(|err| {
         SignatureError::MalformedSignature {
             what,
-            reason: err.to_string(),
+            reason: describe(&err),
         }
     })?;
     collect_signatures(what, sigs)
@@ -260,7 +260,7 @@ fn collect_signatures(
         }
         let sig = sig.map_err(|err| SignatureError::MalformedSignature {
             what,
-            reason: err.to_string(),
+            reason: describe(&err),
         })?;
         out.push(sig.signature);
     }

@@ -25,6 +25,27 @@ fn a_binary_keyring_with_three_keys_loads() {
 }
 
 #[test]
+fn a_broken_key_after_good_ones_is_skipped_and_reported() {
+    let f = fixture();
+    let mut bytes = f.three_keys.clone();
+    // A v4 RSA public-key packet whose modulus is invalid. rpgp reads it while still
+    // collecting the packets of the key before it, so that key is lost too.
+    bytes.extend_from_slice(b"\x99\x00\x0c\x04\x00\x00\x00\x00\x01\x00\x01\x01\x00\x01\x01");
+    let ring = Keyring::from_bytes(&bytes, "trusted.gpg").expect("the good keys load");
+    assert_eq!(ring.fingerprints(), [f.rsa_fp.clone(), f.ed_fp.clone()]);
+    assert_eq!(ring.skipped().len(), 1, "{:?}", ring.skipped());
+    assert!(ring.skipped()[0].starts_with("trusted.gpg: "));
+    assert!(
+        !ring.skipped()[0].contains("Backtrace"),
+        "{:?}",
+        ring.skipped()
+    );
+    let err = Keyring::from_bytes(&bytes[f.three_keys.len()..], "broken.gpg").unwrap_err();
+    assert!(matches!(err, KeyringError::Malformed { .. }), "{err}");
+    assert!(err.to_string().contains("invalid modulus"), "{err}");
+}
+
+#[test]
 fn an_armored_file_with_two_keys_loads() {
     let f = fixture();
     let ring = Keyring::from_bytes(&f.two_keys_armored, "keys.asc").expect("two keys");
