@@ -101,7 +101,7 @@ pub enum SignatureError {
         what: &'static str,
     },
     /// No signature was made by a key of the keyring.
-    #[error("the {what} is signed by {}, but the keyring holds only {}; add the repository's signing key (or fix its Signed-By)", issuers.join(", "), if keyring.is_empty() { "no key".to_string() } else { keyring.join(", ") })]
+    #[error("the {what} is signed by {}, but {}; add the repository's signing key (or fix its Signed-By)", issuers.join(", "), keyring_summary(keyring))]
     UnknownKey {
         /// Which file.
         what: &'static str,
@@ -194,9 +194,8 @@ pub fn verify_inrelease(
             });
         }
     }
-    let data = parsed.signed_data();
-    verify_any(WHAT, &signatures, data, keyring, policy, at)
-        .map(|found| found.into_verified(parsed.body.clone()))
+    let found = verify_any(WHAT, &signatures, parsed.signed_data(), keyring, policy, at)?;
+    Ok(found.into_verified(parsed.body))
 }
 
 /// Verifies `Release` against its detached signature `Release.gpg` (armored or binary).
@@ -218,6 +217,14 @@ pub fn verify_detached(
     };
     verify_any(WHAT, &signatures, release, keyring, policy, at)
         .map(|found| found.into_verified(release.to_vec()))
+}
+
+fn keyring_summary(keyring: &[String]) -> String {
+    if keyring.is_empty() {
+        "the keyring is empty".to_string()
+    } else {
+        format!("the keyring holds only {}", keyring.join(", "))
+    }
 }
 
 fn check_size(what: &'static str, size: usize, limit: usize) -> Result<(), SignatureError> {

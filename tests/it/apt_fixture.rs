@@ -54,6 +54,15 @@ pub struct Fixture {
     pub revoked_sub_fp: String,
     pub revoked_key: Vec<u8>,
     pub inrelease_revoked: Vec<u8>,
+    /// A key whose signing subkey expired at the end of 2020, and an InRelease that subkey
+    /// signed in June 2020.
+    pub expired_sub_fp: String,
+    pub expired_sub_key: Vec<u8>,
+    pub inrelease_expired_sub: Vec<u8>,
+    /// rsa and ed keys in GnuPG's legacy keyring format, trust packets included.
+    pub legacy_keyring: Vec<u8>,
+    /// A GnuPG keybox holding keys.
+    pub keybox: Vec<u8>,
     /// A signing primary revoked after it signed this InRelease.
     pub revoked_primary_fp: String,
     pub revoked_primary_key: Vec<u8>,
@@ -95,7 +104,7 @@ fn build() -> Fixture {
         "never",
         &[],
     );
-    let ed_sub_fp = gpg.add_subkey("ed@example.org", "ed25519", "sign", &[]);
+    let ed_sub_fp = gpg.add_subkey("ed@example.org", "ed25519", "sign", "never", &[]);
     let stranger_fp = gpg.gen_key(
         "Stranger <stranger@example.org>",
         "ed25519",
@@ -125,9 +134,30 @@ fn build() -> Fixture {
         "never",
         &[],
     );
-    let revoked_sub_fp = gpg.add_subkey("revoked@example.org", "ed25519", "sign", &[]);
+    let revoked_sub_fp = gpg.add_subkey("revoked@example.org", "ed25519", "sign", "never", &[]);
     let inrelease_revoked = gpg.clearsign(&[&revoked_sub_fp], sha256, RELEASE, &[]);
     gpg.revoke_first_subkey("revoked@example.org");
+
+    gpg.gen_key(
+        "Expired Sub <expiredsub@example.org>",
+        "ed25519",
+        "cert",
+        "never",
+        &["--faked-system-time", "20200101T000000!"],
+    );
+    let expired_sub_fp = gpg.add_subkey(
+        "expiredsub@example.org",
+        "ed25519",
+        "sign",
+        "1y",
+        &["--faked-system-time", "20200101T000000!"],
+    );
+    let inrelease_expired_sub = gpg.clearsign(
+        &[&expired_sub_fp],
+        sha256,
+        RELEASE,
+        &["--faked-system-time", "20200601T000000!"],
+    );
 
     let revoked_primary_fp = gpg.gen_key(
         "Revoked Primary <revokedprimary@example.org>",
@@ -150,6 +180,7 @@ fn build() -> Fixture {
         "sha1bind@example.org",
         "rsa2048",
         "sign",
+        "never",
         // gpg 2.2 refuses to make SHA-1 key signatures without this.
         &["--allow-weak-key-signatures", "--cert-digest-algo", "SHA1"],
     );
@@ -198,6 +229,9 @@ fn build() -> Fixture {
         expired_key: gpg.export(&[&expired_fp]),
         revoked_key: gpg.export(&["revoked@example.org"]),
         revoked_primary_key: gpg.export(&[&revoked_primary_fp]),
+        expired_sub_key: gpg.export(&["expiredsub@example.org"]),
+        legacy_keyring: gpg.legacy_keyring(&[&rsa_fp, &ed_fp]),
+        keybox: gpg.keybox(),
         sha1_binding_key: gpg.export(&[&sha1_binding_fp]),
         sha1_self_key: gpg.export(&[&sha1_self_fp]),
         rsa1024_key: gpg.export(&[&rsa1024_fp]),
@@ -210,6 +244,8 @@ fn build() -> Fixture {
         revoked_sub_fp,
         inrelease_revoked,
         revoked_primary_fp,
+        expired_sub_fp,
+        inrelease_expired_sub,
         inrelease_revoked_primary,
         sha1_binding_fp,
         inrelease_sha1_binding,

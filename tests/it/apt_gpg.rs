@@ -86,15 +86,23 @@ impl Gpg {
             .expect("the new key is listed")
     }
 
-    /// Adds a subkey to the key `uid` and returns the subkey's fingerprint.
-    pub fn add_subkey(&self, uid: &str, algo: &str, usage: &str, extra: &[&str]) -> String {
+    /// Adds a subkey to the key `uid`, expiring after `expire` (gpg's syntax), and returns the
+    /// subkey's fingerprint.
+    pub fn add_subkey(
+        &self,
+        uid: &str,
+        algo: &str,
+        usage: &str,
+        expire: &str,
+        extra: &[&str],
+    ) -> String {
         let primary = self
             .fingerprints(uid)
             .into_iter()
             .next()
             .expect("primary key");
         let mut args = extra.to_vec();
-        args.extend(["--quick-add-key", &primary, algo, usage, "never"]);
+        args.extend(["--quick-add-key", &primary, algo, usage, expire]);
         self.run(&args, b"");
         self.fingerprints(uid)
             .pop()
@@ -128,6 +136,29 @@ impl Gpg {
             "-----BEGIN PGP PUBLIC KEY BLOCK-----",
         );
         self.run(&["--import"], armored.as_bytes());
+    }
+
+    /// A keyring in GnuPG's legacy format (what `apt-key add` wrote to `trusted.gpg`), with
+    /// the trust packets gpg interleaves there.
+    pub fn legacy_keyring(&self, keys: &[&str]) -> Vec<u8> {
+        let exported = self.export(keys);
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("trusted.gpg");
+        // An existing empty file makes gpg keep the old keyring format instead of a keybox.
+        std::fs::write(&path, b"").expect("create keyring file");
+        let keyring = path.to_str().expect("UTF-8 temporary path");
+        // A fresh home: this one's trust database names keys the new keyring lacks, which
+        // gpg reports as an error.
+        Gpg::new().run(
+            &["--no-default-keyring", "--keyring", keyring, "--import"],
+            &exported,
+        );
+        std::fs::read(&path).expect("read legacy keyring")
+    }
+
+    /// The home's own keybox (`pubring.kbx`), which apt cannot read.
+    pub fn keybox(&self) -> Vec<u8> {
+        std::fs::read(self.home.path().join("pubring.kbx")).expect("gpg keeps a pubring.kbx")
     }
 
     /// The binary export of the given keys (`gpg --export`).

@@ -46,6 +46,29 @@ fn a_broken_key_after_good_ones_is_skipped_and_reported() {
 }
 
 #[test]
+fn a_legacy_trusted_gpg_with_trust_packets_loads() {
+    let f = fixture();
+    let ring = Keyring::from_bytes(&f.legacy_keyring, "trusted.gpg").expect("legacy keyring");
+    let mut fingerprints = ring.fingerprints();
+    fingerprints.sort();
+    let mut expected = [f.rsa_fp.clone(), f.ed_fp.clone()];
+    expected.sort();
+    assert_eq!(fingerprints, expected);
+    assert!(ring.skipped().is_empty(), "{:?}", ring.skipped());
+    let verified = verify_inrelease(&f.inrelease_ed, &ring, &SignaturePolicy::default(), None)
+        .expect("keys from a legacy keyring verify");
+    assert_eq!(verified.keyring_origin, "trusted.gpg");
+}
+
+#[test]
+fn a_keybox_is_refused_with_advice() {
+    let f = fixture();
+    let err = Keyring::from_bytes(&f.keybox, "pubring.kbx").unwrap_err();
+    assert!(matches!(err, KeyringError::Keybox { .. }), "{err}");
+    assert!(err.to_string().contains("gpg --export"), "{err}");
+}
+
+#[test]
 fn an_armored_file_with_two_keys_loads() {
     let f = fixture();
     let ring = Keyring::from_bytes(&f.two_keys_armored, "keys.asc").expect("two keys");

@@ -124,6 +124,8 @@ fn a_wrong_keyring_names_the_issuer() {
         other => panic!("expected UnknownKey, got {other}"),
     }
     assert!(err.to_string().contains(&f.rsa_fp), "{err}");
+    let err = verify_inrelease(&f.inrelease_rsa, &Keyring::new(), &STRICT, now()).unwrap_err();
+    assert!(err.to_string().contains("the keyring is empty"), "{err}");
 }
 
 #[test]
@@ -144,6 +146,24 @@ fn a_key_expired_before_the_release_date_fails() {
     let verified =
         verify_inrelease(&f.inrelease_expired, &keys, &STRICT, None).expect("valid then");
     assert!(verified.key_expires.is_some_and(|t| t < now().unwrap()));
+}
+
+#[test]
+fn a_signing_subkey_expired_before_the_release_date_fails() {
+    let f = fixture();
+    let keys = ring(&f.expired_sub_key);
+    let err = verify_inrelease(&f.inrelease_expired_sub, &keys, &STRICT, now()).unwrap_err();
+    match &err {
+        SignatureError::ExpiredKey { key, .. } => assert_eq!(key, &f.expired_sub_fp),
+        other => panic!("expected ExpiredKey, got {other}"),
+    }
+    verify_inrelease(
+        &f.inrelease_expired_sub,
+        &keys,
+        &STRICT,
+        Some(1_590_969_600),
+    )
+    .expect("valid at a Date in June 2020");
 }
 
 #[test]
