@@ -63,6 +63,23 @@ pub struct Verified {
     pub weak: Vec<String>,
 }
 
+impl Verified {
+    /// Checks the signing key at the Release's `Date` after the fact, for a caller that
+    /// verified with `at: None` and parsed the Date from [`Verified::signed_text`]; gives
+    /// the same error `at` would have.
+    pub fn check_key_valid_at(&self, date: i64) -> Result<(), SignatureError> {
+        match self.key_expires {
+            Some(expires) if date >= expires => Err(SignatureError::ExpiredKey {
+                key: self.signing_key_fingerprint.clone(),
+                expired: format_time(expires),
+                checked: format_time(date),
+                moment: "at the Release file's Date",
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Why signed metadata was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {

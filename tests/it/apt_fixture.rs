@@ -80,10 +80,23 @@ pub struct Fixture {
     pub inrelease_rsa1024: Vec<u8>,
 }
 
-/// The fixture, built on first use (about half a minute of key generation).
+/// The fixture, built on first use (some seconds of key generation). A failed build is
+/// remembered, so the other tests fail at once instead of generating keys again.
 pub fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(build)
+    static FIXTURE: OnceLock<Result<Fixture, String>> = OnceLock::new();
+    let built = FIXTURE.get_or_init(|| {
+        std::panic::catch_unwind(build).map_err(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+        })
+    });
+    match built {
+        Ok(fixture) => fixture,
+        Err(message) => panic!("the gpg fixture could not be built: {message}"),
+    }
 }
 
 fn build() -> Fixture {

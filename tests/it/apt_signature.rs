@@ -132,7 +132,8 @@ fn a_wrong_keyring_names_the_issuer() {
 fn a_key_expired_before_the_release_date_fails() {
     let f = fixture();
     let keys = ring(&f.expired_key);
-    let err = verify_inrelease(&f.inrelease_expired, &keys, &STRICT, now()).unwrap_err();
+    let date = now().unwrap();
+    let err = verify_inrelease(&f.inrelease_expired, &keys, &STRICT, Some(date)).unwrap_err();
     match &err {
         SignatureError::ExpiredKey { key, expired, .. } => {
             assert_eq!(key, &f.expired_fp);
@@ -146,6 +147,11 @@ fn a_key_expired_before_the_release_date_fails() {
     let verified =
         verify_inrelease(&f.inrelease_expired, &keys, &STRICT, None).expect("valid then");
     assert!(verified.key_expires.is_some_and(|t| t < now().unwrap()));
+    let late = verified.check_key_valid_at(date).unwrap_err();
+    assert_eq!(late.to_string(), err.to_string());
+    verified
+        .check_key_valid_at(verified.signature_time)
+        .expect("valid when it signed");
 }
 
 #[test]
