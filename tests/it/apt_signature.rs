@@ -302,3 +302,37 @@ fn an_oversized_inrelease_is_refused() {
     let err = verify_inrelease(&big, &ring(&f.rsa_key), &STRICT, now()).unwrap_err();
     assert!(matches!(err, SignatureError::TooLarge { .. }), "{err}");
 }
+
+#[test]
+fn malformed_signature_armor_is_named() {
+    let f = fixture();
+    let text = String::from_utf8(f.release_gpg_rsa.clone()).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[2] = "!!!! not base64 !!!!";
+    let broken = lines.join("\n");
+    let err = verify_detached(
+        RELEASE,
+        broken.as_bytes(),
+        &ring(&f.rsa_key),
+        &STRICT,
+        now(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, SignatureError::MalformedSignature { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("Release.gpg"), "{err}");
+    assert!(!err.to_string().contains("Backtrace"), "{err}");
+
+    let mut binary = f.release_gpg_ed_binary.clone();
+    binary.truncate(binary.len() / 2);
+    let err = verify_detached(RELEASE, &binary, &ring(&f.ed_key), &STRICT, now()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SignatureError::MalformedSignature { .. } | SignatureError::NoSignature { .. }
+        ),
+        "{err}"
+    );
+}
