@@ -207,6 +207,24 @@ fn the_hosts_debian_archive_keyring_loads_like_gpg_sees_it() {
     assert_eq!(ours, theirs);
 }
 
+/// The Release's `Date:` as unix seconds, parsed by coreutils' date.
+fn release_date(release: &[u8]) -> i64 {
+    let text = String::from_utf8_lossy(release);
+    let value = text
+        .lines()
+        .find_map(|line| line.strip_prefix("Date: "))
+        .expect("a Date field");
+    let out = Command::new("date")
+        .args(["-u", "+%s", "-d", value])
+        .output()
+        .expect("date(1) runs");
+    assert!(out.status.success(), "date cannot parse {value}");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("seconds")
+}
+
 #[test]
 fn the_hosts_inrelease_files_verify_with_the_debian_keyring() {
     let lists = Path::new("/var/lib/apt/lists");
@@ -234,6 +252,13 @@ fn the_hosts_inrelease_files_verify_with_the_debian_keyring() {
             "{}",
             file.display()
         );
+        // Checked again at the Release's own Date, converted by date(1).
+        let date = release_date(&verified.signed_text);
+        verified
+            .check_key_valid_at(date)
+            .unwrap_or_else(|err| panic!("{}: {err}", file.display()));
+        verify_inrelease(&text, &ring, &SignaturePolicy::default(), Some(date))
+            .unwrap_or_else(|err| panic!("{}: {err}", file.display()));
         // One flipped byte in the body fails.
         let mut tampered = text.clone();
         let at = tampered
