@@ -63,6 +63,10 @@ pub struct Fixture {
     pub legacy_keyring: Vec<u8>,
     /// A GnuPG keybox holding keys.
     pub keybox: Vec<u8>,
+    /// A primary that signed this InRelease and then lost its signing flag.
+    pub certify_only_fp: String,
+    pub certify_only_key: Vec<u8>,
+    pub inrelease_certify_only: Vec<u8>,
     /// A signing primary revoked after it signed this InRelease.
     pub revoked_primary_fp: String,
     pub revoked_primary_key: Vec<u8>,
@@ -172,6 +176,18 @@ fn build() -> Fixture {
         &["--faked-system-time", "20200601T000000!"],
     );
 
+    let certify_only_fp = gpg.gen_key(
+        "Certify Only <certonly@example.org>",
+        "ed25519",
+        "sign",
+        "never",
+        &[],
+    );
+    let inrelease_certify_only = gpg.clearsign(&[&certify_only_fp], sha256, RELEASE, &[]);
+    // A second apart, so the new self-signature is strictly the newest.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    gpg.make_certify_only("certonly@example.org");
+
     let revoked_primary_fp = gpg.gen_key(
         "Revoked Primary <revokedprimary@example.org>",
         "ed25519",
@@ -242,6 +258,7 @@ fn build() -> Fixture {
         expired_key: gpg.export(&[&expired_fp]),
         revoked_key: gpg.export(&["revoked@example.org"]),
         revoked_primary_key: gpg.export(&[&revoked_primary_fp]),
+        certify_only_key: gpg.export(&[&certify_only_fp]),
         expired_sub_key: gpg.export(&["expiredsub@example.org"]),
         legacy_keyring: gpg.legacy_keyring(&[&rsa_fp, &ed_fp]),
         keybox: gpg.keybox(),
@@ -257,6 +274,8 @@ fn build() -> Fixture {
         revoked_sub_fp,
         inrelease_revoked,
         revoked_primary_fp,
+        certify_only_fp,
+        inrelease_certify_only,
         expired_sub_fp,
         inrelease_expired_sub,
         inrelease_revoked_primary,

@@ -122,6 +122,20 @@ impl Gpg {
         );
     }
 
+    /// Takes the signing capability away from the primary key of `uid` (a new self-signature
+    /// whose key flags say certify only), through the expert `change-usage` command.
+    pub fn make_certify_only(&self, uid: &str) {
+        let primary = self
+            .fingerprints(uid)
+            .into_iter()
+            .next()
+            .expect("primary key");
+        self.run(
+            &["--expert", "--command-fd", "0", "--edit-key", &primary],
+            b"change-usage\nS\nQ\nsave\n",
+        );
+    }
+
     /// Revokes the primary key `fingerprint` by importing the revocation certificate gpg
     /// stored when it made the key (its armor line is prefixed with `:` against accidents).
     pub fn revoke_primary(&self, fingerprint: &str) {

@@ -184,6 +184,17 @@ fn a_revoked_signing_subkey_fails() {
 }
 
 #[test]
+fn a_primary_without_the_signing_flag_fails() {
+    let f = fixture();
+    let keys = ring(&f.certify_only_key);
+    let err = verify_inrelease(&f.inrelease_certify_only, &keys, &STRICT, now()).unwrap_err();
+    match &err {
+        SignatureError::NotSigningCapable { key } => assert_eq!(key, &f.certify_only_fp),
+        other => panic!("expected NotSigningCapable, got {other}"),
+    }
+}
+
+#[test]
 fn a_revoked_primary_key_fails() {
     let f = fixture();
     let keys = ring(&f.revoked_primary_key);
