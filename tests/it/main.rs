@@ -1,7 +1,12 @@
 //! Integration tests: one binary (so fixtures are built once), one module per topic, each
 //! checking our output with independent tools.
 
+mod apt_fixture;
+mod apt_fuzz;
+mod apt_gpg;
+mod apt_keyring;
 mod apt_repository;
+mod apt_signature;
 mod apt_sources;
 mod apt_status;
 mod apt_version;
