@@ -174,7 +174,12 @@ pub fn inspect(image: &Path, ls: Option<(&str, Filesystem)>) -> Result<Report, I
                 bootable: p.bootable,
             })
             .collect(),
-        warnings: base.table.warnings.iter().map(ToString::to_string).collect(),
+        warnings: base
+            .table
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
     };
     let boot = &base.boot;
     let boot_report = FilesystemReport {
@@ -334,8 +339,18 @@ fn human_size(bytes: u64) -> String {
 /// The human form of a report.
 pub fn human(report: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{}: {} bytes ({})", report.image, report.size, human_size(report.size));
-    let _ = writeln!(out, "partition table: {}, id {}", report.table.kind, report.table.id);
+    let _ = writeln!(
+        out,
+        "{}: {} bytes ({})",
+        report.image,
+        report.size,
+        human_size(report.size)
+    );
+    let _ = writeln!(
+        out,
+        "partition table: {}, id {}",
+        report.table.kind, report.table.id
+    );
     for p in &report.table.partitions {
         let _ = writeln!(
             out,
@@ -361,13 +376,19 @@ pub fn human(report: &Report) -> String {
             fs.partition,
             fs.kind,
             fs.features.join(" "),
-            fs.label.as_deref().map_or("(none)".to_string(), |l| format!("`{l}`")),
+            fs.label
+                .as_deref()
+                .map_or("(none)".to_string(), |l| format!("`{l}`")),
             fs.uuid.as_deref().unwrap_or("(none)"),
             human_size(fs.used),
             human_size(fs.size),
         );
         if let Some(inode_size) = fs.inode_size {
-            let _ = writeln!(out, "  block size {}, inode size {inode_size}", fs.block_size);
+            let _ = writeln!(
+                out,
+                "  block size {}, inode size {inode_size}",
+                fs.block_size
+            );
         }
     }
     match &report.os_release {

@@ -3,6 +3,7 @@
 //!
 //! The modules are the stages of a build, in order; each hands a typed value to the next.
 
+pub mod apt;
 pub mod base;
 pub mod check;
 pub mod image;

@@ -95,7 +95,11 @@ fn run_check(path: &std::path::Path, json: bool) -> ExitCode {
 }
 
 fn run_inspect(image: &std::path::Path, ls: Option<&str>, boot: bool, json: bool) -> ExitCode {
-    let which = if boot { Filesystem::Boot } else { Filesystem::Root };
+    let which = if boot {
+        Filesystem::Boot
+    } else {
+        Filesystem::Root
+    };
     match inspect::inspect(image, ls.map(|path| (path, which))) {
         Ok(report) => {
             if json {

@@ -13,7 +13,11 @@ use crate::image::partition::PartitionTable;
 use crate::tree::{Content, Extent, Inode, Kind, Timestamp, Tree, TreePath};
 
 /// Finds and reads the boot partition.
-pub(super) fn find(path: &Path, file: &Arc<ImageFile>, table: &PartitionTable) -> Result<BootFs, BaseError> {
+pub(super) fn find(
+    path: &Path,
+    file: &Arc<ImageFile>,
+    table: &PartitionTable,
+) -> Result<BootFs, BaseError> {
     for partition in &table.partitions {
         if partition.kind.is_extended() {
             continue;

@@ -88,7 +88,10 @@ mod tests {
         let release = OsRelease::parse(text);
         assert_eq!(release.get("ID"), Some("raspbian"));
         assert_eq!(release.get("VERSION_ID"), Some("8"));
-        assert_eq!(release.pretty_name().as_deref(), Some("Raspbian GNU/Linux 8 (jessie)"));
+        assert_eq!(
+            release.pretty_name().as_deref(),
+            Some("Raspbian GNU/Linux 8 (jessie)")
+        );
         assert_eq!(release.get("VERSION_CODENAME"), None);
     }
 }

@@ -16,7 +16,11 @@ use crate::image::partition::PartitionTable;
 use crate::tree::{Content, Extent, Inode, InodeId, Kind, Timestamp, Tree, TreePath};
 
 /// Finds and reads the root partition.
-pub(super) fn find(path: &Path, file: &Arc<ImageFile>, table: &PartitionTable) -> Result<RootFs, BaseError> {
+pub(super) fn find(
+    path: &Path,
+    file: &Arc<ImageFile>,
+    table: &PartitionTable,
+) -> Result<RootFs, BaseError> {
     let mut refusal = String::from("none has an ext superblock");
     for partition in &table.partitions {
         if partition.kind.is_extended() {
@@ -102,12 +106,13 @@ fn convert<R: crate::image::io::ReadAt>(
         Some(FileType::Regular) => {
             let mut extents = Vec::new();
             for e in fs.file_map_of(inode)? {
-                let image_offset = partition_start
-                    .checked_add(e.physical)
-                    .ok_or(Ext4Error::BadInode {
-                        ino: inode.ino,
-                        why: "data offset overflows".to_string(),
-                    })?;
+                let image_offset =
+                    partition_start
+                        .checked_add(e.physical)
+                        .ok_or(Ext4Error::BadInode {
+                            ino: inode.ino,
+                            why: "data offset overflows".to_string(),
+                        })?;
                 extents.push(Extent {
                     file_offset: e.logical,
                     image_offset,
