@@ -13,3 +13,5 @@ mod partition;
 mod partition_corrupt;
 mod profile_check;
 mod profile_fuzz;
+mod deb_fixture;
+mod deb_read;
