@@ -15,8 +15,14 @@ use crate::deb_fixture::{DemoSpec, build, run};
 pub fn rebuild_with_bzip2(dir: &Path, plain_deb: &Path) -> std::path::PathBuf {
     let work = dir.join("bz2-work");
     std::fs::create_dir_all(&work).unwrap();
-    run(Command::new("ar").arg("x").arg(plain_deb).current_dir(&work));
-    run(Command::new("bzip2").arg("-9").arg("data.tar").current_dir(&work));
+    run(Command::new("ar")
+        .arg("x")
+        .arg(plain_deb)
+        .current_dir(&work));
+    run(Command::new("bzip2")
+        .arg("-9")
+        .arg("data.tar")
+        .current_dir(&work));
     let out = dir.join("demo_bz2.deb");
     run(Command::new("ar")
         .arg("rc")
@@ -40,10 +46,13 @@ for m in t:
         link = link[2:] if link.startswith('./') else link
     print(f"{name}|{kind}|{m.mode:o}|{m.uid}|{m.gid}|{m.size if kind == 'file' else 0}|{link}|{m.devmajor}|{m.devminor}|{m.mtime}")
 "#;
-    let out = run(Command::new("sh").arg("-c").arg(format!(
-        "dpkg-deb --fsys-tarfile '{}' | python3 -c \"$0\"",
-        deb.display()
-    )).arg(script));
+    let out = run(Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "dpkg-deb --fsys-tarfile '{}' | python3 -c \"$0\"",
+            deb.display()
+        ))
+        .arg(script));
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -60,10 +69,20 @@ fn our_entries(deb: &DebPackage) -> Vec<String> {
             let (kind, size, link, major, minor) = match &e.kind {
                 DataKind::Dir => ("dir", 0, String::new(), 0, 0),
                 DataKind::File { size, .. } => ("file", *size, String::new(), 0, 0),
-                DataKind::Symlink(t) => ("symlink", 0, String::from_utf8_lossy(t).into_owned(), 0, 0),
-                DataKind::HardLink(t) => ("hardlink", 0, String::from_utf8(t.to_relative_bytes()).unwrap(), 0, 0),
+                DataKind::Symlink(t) => {
+                    ("symlink", 0, String::from_utf8_lossy(t).into_owned(), 0, 0)
+                }
+                DataKind::HardLink(t) => (
+                    "hardlink",
+                    0,
+                    String::from_utf8(t.to_relative_bytes()).unwrap(),
+                    0,
+                    0,
+                ),
                 DataKind::CharDevice { major, minor } => ("char", 0, String::new(), *major, *minor),
-                DataKind::BlockDevice { major, minor } => ("block", 0, String::new(), *major, *minor),
+                DataKind::BlockDevice { major, minor } => {
+                    ("block", 0, String::new(), *major, *minor)
+                }
                 DataKind::Fifo => ("fifo", 0, String::new(), 0, 0),
             };
             format!(
@@ -82,7 +101,11 @@ fn dpkg_info_members(deb: &Path) -> Vec<(String, usize, bool)> {
     for line in text.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
         if words.len() >= 5 && words[1] == "bytes," && words[3] == "lines" {
-            let (exec, name) = if words[4] == "*" { (true, words[5]) } else { (false, words[4]) };
+            let (exec, name) = if words[4] == "*" {
+                (true, words[5])
+            } else {
+                (false, words[4])
+            };
             members.push((name.to_string(), words[0].parse().unwrap(), exec));
         }
     }
@@ -92,7 +115,10 @@ fn dpkg_info_members(deb: &Path) -> Vec<(String, usize, bool)> {
 
 fn field(deb: &Path, name: &str) -> String {
     let out = run(Command::new("dpkg-deb").arg("--field").arg(deb).arg(name));
-    String::from_utf8(out.stdout).unwrap().trim_end().to_string()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim_end()
+        .to_string()
 }
 
 #[test]
@@ -114,11 +140,21 @@ fn every_compression_reads_like_dpkg_deb() {
     debs.push((rebuild_with_bzip2(dir.path(), &plain), Compression::Bzip2));
 
     for (path, compression) in &debs {
-        let deb = DebPackage::open(path, &store, &DebLimits::default())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let deb =
+            DebPackage::open(path, &store, &DebLimits::default()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(deb.data_compression, *compression, "{}", path.display());
-        for name in ["Package", "Version", "Architecture", "Maintainer", "Description"] {
-            assert_eq!(deb.control.field(name).unwrap(), field(path, name), "{name}");
+        for name in [
+            "Package",
+            "Version",
+            "Architecture",
+            "Maintainer",
+            "Description",
+        ] {
+            assert_eq!(
+                deb.control.field(name).unwrap(),
+                field(path, name),
+                "{name}"
+            );
         }
         let mut ours: Vec<(String, usize, bool)> = deb
             .control
@@ -128,7 +164,12 @@ fn every_compression_reads_like_dpkg_deb() {
             .collect();
         ours.sort();
         assert_eq!(ours, dpkg_info_members(path), "{}", path.display());
-        assert_eq!(our_entries(&deb), python_entries(path), "{}", path.display());
+        assert_eq!(
+            our_entries(&deb),
+            python_entries(path),
+            "{}",
+            path.display()
+        );
 
         // The big file was streamed into the cache, and its bytes are intact.
         let big = deb

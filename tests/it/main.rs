@@ -1,6 +1,9 @@
 //! Integration tests: one binary (so fixtures are built once), one module per topic, each
 //! checking our output with independent tools.
 
+mod deb_fixture;
+mod deb_read;
+mod deb_unpack;
 mod ext4;
 mod ext4_fixture;
 mod ext4_hostile;
@@ -13,5 +16,3 @@ mod partition;
 mod partition_corrupt;
 mod profile_check;
 mod profile_fuzz;
-mod deb_fixture;
-mod deb_read;
