@@ -530,15 +530,26 @@ fn is_cap(e: &io::Error) -> bool {
 }
 
 /// Turns a tar error into a [`DebError`], recognising the decompression cap.
-fn tar_error(deb: &Path, member: &ArMember, cap: u64, source: TarError) -> DebError {
-    if let TarError::Io { source: e, .. } = &source {
-        if is_cap(e) {
-            return DebError::TooLarge {
-                deb: deb.to_path_buf(),
-                member: member.name.clone(),
-                limit: cap,
-            };
-        }
+/// An entry declaring more than the cap leaves room for is reported as the bomb it is,
+/// unless the member is a plain tar, where the member's own size was the bound.
+fn tar_error(
+    deb: &Path,
+    member: &ArMember,
+    cap: u64,
+    compression: Compression,
+    source: TarError,
+) -> DebError {
+    let too_large = match &source {
+        TarError::Io { source: e, .. } => is_cap(e),
+        TarError::SizeTooLarge { .. } => compression != Compression::None || member.size > cap,
+        _ => false,
+    };
+    if too_large {
+        return DebError::TooLarge {
+            deb: deb.to_path_buf(),
+            member: member.name.clone(),
+            limit: cap,
+        };
     }
     DebError::Tar {
         deb: deb.to_path_buf(),
@@ -565,7 +576,7 @@ fn read_control<R: ReadAt + ?Sized>(
     };
     while let Some(header) = tar
         .next_header()
-        .map_err(|e| tar_error(deb, member, cap, e))?
+        .map_err(|e| tar_error(deb, member, cap, compression, e))?
     {
         let path = TreePath::parse(&header.path).map_err(|source| DebError::BadPath {
             deb: deb.to_path_buf(),
@@ -593,6 +604,7 @@ fn read_control<R: ReadAt + ?Sized>(
                 deb,
                 member,
                 cap,
+                compression,
                 TarError::Io {
                     offset: 0,
                     source: e,
@@ -629,7 +641,7 @@ fn read_data<R: ReadAt + ?Sized>(
     let mut files: HashMap<TreePath, usize> = HashMap::new();
     while let Some(header) = tar
         .next_header()
-        .map_err(|e| tar_error(deb, member, cap, e))?
+        .map_err(|e| tar_error(deb, member, cap, compression, e))?
     {
         let shown = || String::from_utf8_lossy(&header.path).into_owned();
         let bad_path = |source| DebError::BadPath {

@@ -2,6 +2,7 @@
 //! checking our output with independent tools.
 
 mod deb_fixture;
+mod deb_hostile;
 mod deb_read;
 mod deb_unpack;
 mod ext4;
