@@ -31,6 +31,9 @@ pub struct DebLimits {
     pub max_control: u64,
     /// The most bytes `data.tar` may decompress to.
     pub max_data: u64,
+    /// The most entries `data.tar` may hold (the largest Debian packages have about
+    /// 100,000), so a stream of empty entries cannot fill memory with metadata.
+    pub max_entries: usize,
 }
 
 impl Default for DebLimits {
@@ -38,6 +41,7 @@ impl Default for DebLimits {
         Self {
             max_control: 64 << 20,
             max_data: 8 << 30,
+            max_entries: 1 << 20,
         }
     }
 }
@@ -152,6 +156,16 @@ pub enum DebError {
         path: String,
         /// The error.
         source: ContentError,
+    },
+    /// More data entries than allowed.
+    #[error("{deb}: member `{member}` holds more than {limit} entries; refusing it")]
+    TooManyEntries {
+        /// The package file.
+        deb: PathBuf,
+        /// The member.
+        member: String,
+        /// The limit.
+        limit: usize,
     },
     /// `control.tar` has no `control` file.
     #[error("{deb}: control.tar holds no `control` file")]
@@ -643,6 +657,13 @@ fn read_data<R: ReadAt + ?Sized>(
         .next_header()
         .map_err(|e| tar_error(deb, member, cap, compression, e))?
     {
+        if entries.len() >= limits.max_entries {
+            return Err(DebError::TooManyEntries {
+                deb: deb.to_path_buf(),
+                member: member.name.clone(),
+                limit: limits.max_entries,
+            });
+        }
         let shown = || String::from_utf8_lossy(&header.path).into_owned();
         let bad_path = |source| DebError::BadPath {
             deb: deb.to_path_buf(),

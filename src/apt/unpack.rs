@@ -18,6 +18,11 @@
 //!   are the same tree entry as a new file (the `/lib` vs `/usr/lib` alias), or they are
 //!   non-empty directories or symlinks to directories.
 //!
+//! - Owners are the archive's numeric ids. dpkg prefers the owner and group *names* when
+//!   the system knows them; for the fixed system accounts Debian packages use, names and
+//!   ids agree, and [`super::DataEntry`] keeps the names for a caller that wants to map them.
+//! - `remove-on-upgrade` conffiles are not acted on here.
+//!
 //! Either the whole package is applied or nothing is: every change is logged and undone in
 //! reverse order if a later entry fails, so the cost of a failure is proportional to the
 //! package, not to the tree. This module does not write the dpkg database; it returns the
@@ -523,4 +528,32 @@ fn remove_obsolete(
         }
     }
     removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> TreePath {
+        TreePath::parse(s).unwrap()
+    }
+
+    #[test]
+    fn list_and_md5sums_text_follow_dpkg() {
+        let files = UnpackedFiles {
+            package: "x".into(),
+            files: vec![TreePath::root(), p("usr"), p("usr/bin"), p("usr/bin/x")],
+            md5sums: vec![(p("usr/bin/x"), [0xab; 16])],
+            conffiles: Vec::new(),
+            removed: Vec::new(),
+        };
+        assert_eq!(files.list_text(), b"/.\n/usr\n/usr/bin\n/usr/bin/x\n");
+        assert_eq!(
+            files.md5sums_text(),
+            format!("{}  usr/bin/x\n", "ab".repeat(16)).into_bytes()
+        );
+        let old = InstalledFiles::from_list(&files.list_text(), Vec::new()).unwrap();
+        assert_eq!(old.files, files.files);
+        assert!(InstalledFiles::from_list(b"/usr/../etc\n", Vec::new()).is_err());
+    }
 }

@@ -91,6 +91,7 @@ fn hostile_archives_are_refused_by_name() {
     let small = DebLimits {
         max_control: 1 << 20,
         max_data: 10 << 20,
+        ..DebLimits::default()
     };
     let cases: [(&str, &str, &str, &[&str]); 9] = [
         (
@@ -175,6 +176,7 @@ fn typed_errors_for_hostile_members() {
     let limits = DebLimits {
         max_control: 1 << 20,
         max_data: 1 << 20,
+        ..DebLimits::default()
     };
     assert!(matches!(
         DebPackage::open(&deb, &store, &limits),
@@ -189,6 +191,14 @@ fn typed_errors_for_hostile_members() {
         "c = tar([('./', 'dir'), ('./control', 'file', b'Package: evil\\n'), ('./md5sums', 'file', b'0' * 32 + b'  usr/share/f\\n')])\ndeb('data.tar', tar(BASE + [('./usr/share/f', 'file', b'data\\n')]), control=c)",
     );
     let pkg = DebPackage::open(&deb, &store, &limits).unwrap();
+    let few = DebLimits {
+        max_entries: 3,
+        ..limits
+    };
+    assert!(matches!(
+        DebPackage::open(&deb, &store, &few),
+        Err(DebError::TooManyEntries { limit: 3, .. })
+    ));
     let mut tree = usrmerged_tree();
     assert!(matches!(
         unpack(
@@ -254,7 +264,7 @@ proptest! {
         if let Some(cut) = cut {
             bytes.truncate(cut.index(bytes.len()));
         }
-        let limits = DebLimits { max_control: 1 << 20, max_data: 1 << 20 };
+        let limits = DebLimits { max_control: 1 << 20, max_data: 1 << 20, max_entries: 64 };
         let dir = tempfile::tempdir().unwrap();
         let store = ContentStore::new(dir.path());
         if let Ok(pkg) = DebPackage::read(Path::new("fuzz.deb"), &bytes, &store, &limits) {

@@ -113,6 +113,85 @@ fn dpkg_info_members(deb: &Path) -> Vec<(String, usize, bool)> {
     members
 }
 
+/// `dpkg-deb --contents` as (mode string, owner/group names, size or device, name, link).
+fn dpkg_contents(deb: &Path) -> Vec<String> {
+    let out = run(Command::new("dpkg-deb").arg("--contents").arg(deb));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            // perms owner/group size date time name [-> target | link to target]
+            let mut fields: Vec<&str> = line.split_whitespace().collect();
+            let rest = fields.split_off(5).join(" ");
+            format!("{} {} {} {rest}", fields[0], fields[1], fields[2])
+        })
+        .collect()
+}
+
+/// Our entries printed the way `dpkg-deb --contents` (GNU tar -tv) prints them.
+fn our_contents(deb: &DebPackage) -> Vec<String> {
+    deb.entries
+        .iter()
+        .map(|e| {
+            let (t, size, suffix) = match &e.kind {
+                DataKind::Dir => ('d', "0".to_string(), String::new()),
+                DataKind::File { size, .. } => ('-', size.to_string(), String::new()),
+                DataKind::Symlink(target) => (
+                    'l',
+                    "0".into(),
+                    format!(" -> {}", String::from_utf8_lossy(target)),
+                ),
+                DataKind::HardLink(target) => (
+                    'h',
+                    "0".into(),
+                    format!(
+                        " link to ./{}",
+                        String::from_utf8_lossy(&target.to_relative_bytes())
+                    ),
+                ),
+                DataKind::CharDevice { major, minor } => {
+                    ('c', format!("{major},{minor}"), String::new())
+                }
+                DataKind::BlockDevice { major, minor } => {
+                    ('b', format!("{major},{minor}"), String::new())
+                }
+                DataKind::Fifo => ('p', "0".into(), String::new()),
+            };
+            let mut perms = String::from(t);
+            for (i, c) in "rwxrwxrwx".chars().enumerate() {
+                let bit = 0o400 >> i;
+                let special = match i {
+                    2 if e.mode & 0o4000 != 0 => Some(('s', 'S')),
+                    5 if e.mode & 0o2000 != 0 => Some(('s', 'S')),
+                    8 if e.mode & 0o1000 != 0 => Some(('t', 'T')),
+                    _ => None,
+                };
+                perms.push(match (special, e.mode & bit != 0) {
+                    (Some((on, _)), true) => on,
+                    (Some((_, off)), false) => off,
+                    (None, true) => c,
+                    (None, false) => '-',
+                });
+            }
+            let name = if e.path.is_root() {
+                "./".to_string()
+            } else {
+                let rel = String::from_utf8_lossy(&e.path.to_relative_bytes()).into_owned();
+                if matches!(e.kind, DataKind::Dir) {
+                    format!("./{rel}/")
+                } else {
+                    format!("./{rel}")
+                }
+            };
+            format!(
+                "{perms} {}/{} {size} {name}{suffix}",
+                String::from_utf8_lossy(&e.uname),
+                String::from_utf8_lossy(&e.gname)
+            )
+        })
+        .collect()
+}
+
 fn field(deb: &Path, name: &str) -> String {
     let out = run(Command::new("dpkg-deb").arg("--field").arg(deb).arg(name));
     String::from_utf8(out.stdout)
@@ -167,6 +246,12 @@ fn every_compression_reads_like_dpkg_deb() {
         assert_eq!(
             our_entries(&deb),
             python_entries(path),
+            "{}",
+            path.display()
+        );
+        assert_eq!(
+            our_contents(&deb),
+            dpkg_contents(path),
             "{}",
             path.display()
         );
