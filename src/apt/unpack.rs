@@ -6,8 +6,9 @@
 //!   followed (a file replaces a symlink), except that a symlink to a directory stands for
 //!   the directory.
 //! - A directory the package ships is created with the package's mode, owner and time; an
-//!   existing one keeps its own attributes. Other entries replace whatever is at their path
-//!   (a non-empty directory in the way is an error).
+//!   existing one keeps its own attributes. A symlink where the tree has a directory leaves
+//!   the directory alone. Other entries replace whatever is at their path, a directory
+//!   with everything below it included, as dpkg does.
 //! - A path another package diverted is written at the divert-to name.
 //! - Conffiles are written as `<path>.dpkg-new` and the current file is left alone, first
 //!   install included: dpkg only puts them in place at `--configure`, which runs on first
@@ -33,7 +34,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use super::content::hex;
-use super::deb::{DataKind, DebPackage};
+use super::deb::{DataEntry, DataKind, DebPackage};
 use super::diversion::{DiversionError, Diversions};
 use crate::tree::{Inode, InodeId, Kind, Timestamp, Tree, TreeError, TreePath};
 
@@ -154,28 +155,15 @@ pub enum UnpackError {
         /// The refusal.
         source: TreeError,
     },
-    /// A non-directory entry where the tree has a non-empty directory.
-    #[error("{deb}: cannot unpack {path}: {dest} is a non-empty directory in the image")]
-    DirectoryInWay {
-        /// The package file.
-        deb: PathBuf,
-        /// The package's path.
-        path: TreePath,
-        /// Where it would go.
-        dest: TreePath,
-    },
 }
 
 /// A change to undo if the package fails part-way.
 enum Undo {
     /// The path did not exist before.
     Created(TreePath),
-    /// The path held this inode.
-    Replaced {
-        path: TreePath,
-        id: InodeId,
-        inode: Inode,
-    },
+    /// These paths (one entry, or a directory and everything below it, parents first)
+    /// held these inodes.
+    Replaced(Vec<(TreePath, InodeId, Inode)>),
 }
 
 /// Unpacks `deb` into `tree` as `dpkg --unpack` would; `old` is the installed version's
@@ -208,23 +196,22 @@ pub fn unpack(
         .map(|c| c.path)
         .collect();
 
-    let mut log = Vec::new();
-    let mut placed = Placed::default();
+    let mut applier = Applier {
+        tree,
+        deb,
+        package: &name,
+        conffiles: &conffiles,
+        diversions,
+        log: Vec::new(),
+        placed: Placed::default(),
+    };
     for entry in &deb.entries {
-        if let Err(e) = apply_entry(
-            tree,
-            deb,
-            &name,
-            entry,
-            &conffiles,
-            diversions,
-            &mut log,
-            &mut placed,
-        ) {
-            rollback(tree, log);
+        if let Err(e) = applier.apply(entry) {
+            applier.rollback();
             return Err(e);
         }
     }
+    let Applier { tree, placed, .. } = applier;
 
     let root = TreePath::root();
     let mut files = vec![root.clone()];
@@ -277,6 +264,13 @@ struct Placed {
     md5: HashMap<TreePath, [u8; 16]>,
 }
 
+impl Placed {
+    fn record(&mut self, entry: &DataEntry, dest: TreePath) {
+        self.dests.insert(dest.clone());
+        self.by_path.insert(entry.path.clone(), dest);
+    }
+}
+
 fn check_md5sums(deb: &DebPackage) -> Result<(), UnpackError> {
     let Some(sums) = deb.control.md5sums() else {
         return Ok(());
@@ -304,177 +298,192 @@ fn check_md5sums(deb: &DebPackage) -> Result<(), UnpackError> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn apply_entry(
-    tree: &mut Tree,
-    deb: &DebPackage,
-    package: &str,
-    entry: &super::deb::DataEntry,
-    conffiles: &[TreePath],
-    diversions: &Diversions,
-    log: &mut Vec<Undo>,
-    placed: &mut Placed,
-) -> Result<(), UnpackError> {
-    if entry.path.is_root() {
-        // dpkg lists the root as `/.` but never changes it.
-        return Ok(());
-    }
-    let tree_err = |source| UnpackError::Tree {
-        deb: deb.file.clone(),
-        path: entry.path.clone(),
-        source,
-    };
-    let mut target = diversions
-        .destination(&entry.path, package)
-        .map_err(|source| UnpackError::Diversion {
-            deb: deb.file.clone(),
+/// Applies one package's entries, logging every change so a failure can be undone.
+struct Applier<'a> {
+    tree: &'a mut Tree,
+    deb: &'a DebPackage,
+    package: &'a str,
+    conffiles: &'a [TreePath],
+    diversions: &'a Diversions,
+    log: Vec<Undo>,
+    placed: Placed,
+}
+
+impl Applier<'_> {
+    fn tree_err(&self, entry: &DataEntry, source: TreeError) -> UnpackError {
+        UnpackError::Tree {
+            deb: self.deb.file.clone(),
+            path: entry.path.clone(),
             source,
-        })?;
-    let is_file = matches!(entry.kind, DataKind::File { .. });
-    if is_file && conffiles.contains(&entry.path) {
-        let mut name = target.file_name().unwrap_or_default().to_vec();
-        name.extend_from_slice(b".dpkg-new");
-        let parent = target.parent().unwrap_or_default();
-        target = parent.join(&name).map_err(tree_err)?;
+        }
     }
-    let dest = tree.resolve(&target, false).map_err(tree_err)?;
-    let mtime = Timestamp::from_secs(entry.mtime);
-    let kind = match &entry.kind {
-        DataKind::Dir => {
-            let existing = tree.get(&dest);
-            let keep = match existing {
-                Some(inode) if inode.is_dir() => true,
-                Some(Inode {
-                    kind: Kind::Symlink(_),
-                    ..
-                }) => tree.lookup(&dest).is_ok_and(Inode::is_dir),
-                _ => false,
-            };
-            placed.dests.insert(dest.clone());
-            placed.by_path.insert(entry.path.clone(), dest.clone());
-            if keep {
-                return Ok(());
-            }
-            Kind::Dir
-        }
-        DataKind::File { size, content, md5 } => {
-            placed.md5.insert(entry.path.clone(), *md5);
-            Kind::File {
-                size: *size,
-                content: content.clone(),
-            }
-        }
-        DataKind::Symlink(target) => Kind::Symlink(target.clone()),
-        DataKind::CharDevice { major, minor } => Kind::CharDevice {
-            major: *major,
-            minor: *minor,
-        },
-        DataKind::BlockDevice { major, minor } => Kind::BlockDevice {
-            major: *major,
-            minor: *minor,
-        },
-        DataKind::Fifo => Kind::Fifo,
-        DataKind::HardLink(link_target) => {
-            let existing = placed.by_path.get(link_target).cloned().ok_or_else(|| {
-                tree_err(TreeError::NotFound {
-                    path: link_target.to_string(),
-                })
+
+    /// Where `entry` goes in the tree: diverted, `.dpkg-new` for a conffile, parents
+    /// resolved through symlinks, the last component not followed.
+    fn destination(&self, entry: &DataEntry) -> Result<TreePath, UnpackError> {
+        let mut target = self
+            .diversions
+            .destination(&entry.path, self.package)
+            .map_err(|source| UnpackError::Diversion {
+                deb: self.deb.file.clone(),
+                source,
             })?;
-            clear_for(tree, deb, entry, &dest, log)?;
-            tree.link(&existing, dest.clone()).map_err(tree_err)?;
-            log.push(Undo::Created(dest.clone()));
-            placed.dests.insert(dest.clone());
-            placed.by_path.insert(entry.path.clone(), dest);
+        if matches!(entry.kind, DataKind::File { .. }) && self.conffiles.contains(&entry.path) {
+            let mut name = target.file_name().unwrap_or_default().to_vec();
+            name.extend_from_slice(b".dpkg-new");
+            let parent = target.parent().unwrap_or_default();
+            target = parent.join(&name).map_err(|e| self.tree_err(entry, e))?;
+        }
+        self.tree
+            .resolve(&target, false)
+            .map_err(|e| self.tree_err(entry, e))
+    }
+
+    fn apply(&mut self, entry: &DataEntry) -> Result<(), UnpackError> {
+        if entry.path.is_root() {
+            // dpkg lists the root as `/.` but never changes it.
             return Ok(());
         }
-    };
-    let mut inode = Inode::new(kind, entry.mode, mtime);
-    inode.uid = entry.uid;
-    inode.gid = entry.gid;
-    if !inode.is_dir() {
-        clear_for(tree, deb, entry, &dest, log)?;
-    } else if let Some(id) = tree.id(&dest) {
-        // A non-directory (or a symlink to nothing) gives way to the directory.
-        log.push(Undo::Replaced {
-            path: dest.clone(),
-            id,
-            inode: tree.inode(id).clone(),
-        });
-        tree.remove(&dest).map_err(tree_err)?;
+        let dest = self.destination(entry)?;
+        let existing_dir = self.tree.get(&dest).is_some_and(Inode::is_dir);
+        let kind = match &entry.kind {
+            DataKind::Dir => {
+                let keep = match self.tree.get(&dest) {
+                    Some(inode) if inode.is_dir() => true,
+                    Some(Inode {
+                        kind: Kind::Symlink(_),
+                        ..
+                    }) => self.tree.lookup(&dest).is_ok_and(Inode::is_dir),
+                    _ => false,
+                };
+                if keep {
+                    self.placed.record(entry, dest);
+                    return Ok(());
+                }
+                Kind::Dir
+            }
+            // dpkg keeps a directory where a package ships a symlink (hence
+            // dpkg-maintscript-helper's dir_to_symlink).
+            DataKind::Symlink(_) if existing_dir => {
+                self.placed.record(entry, dest);
+                return Ok(());
+            }
+            DataKind::Symlink(target) => Kind::Symlink(target.clone()),
+            DataKind::File { size, content, md5 } => {
+                self.placed.md5.insert(entry.path.clone(), *md5);
+                Kind::File {
+                    size: *size,
+                    content: content.clone(),
+                }
+            }
+            DataKind::CharDevice { major, minor } => Kind::CharDevice {
+                major: *major,
+                minor: *minor,
+            },
+            DataKind::BlockDevice { major, minor } => Kind::BlockDevice {
+                major: *major,
+                minor: *minor,
+            },
+            DataKind::Fifo => Kind::Fifo,
+            DataKind::HardLink(link_target) => {
+                let existing = self
+                    .placed
+                    .by_path
+                    .get(link_target)
+                    .cloned()
+                    .ok_or_else(|| {
+                        self.tree_err(
+                            entry,
+                            TreeError::NotFound {
+                                path: link_target.to_string(),
+                            },
+                        )
+                    })?;
+                self.clear(entry, &dest)?;
+                self.tree
+                    .link(&existing, dest.clone())
+                    .map_err(|e| self.tree_err(entry, e))?;
+                self.log.push(Undo::Created(dest.clone()));
+                self.placed.record(entry, dest);
+                return Ok(());
+            }
+        };
+        let mut inode = Inode::new(kind, entry.mode, Timestamp::from_secs(entry.mtime));
+        inode.uid = entry.uid;
+        inode.gid = entry.gid;
+        self.clear(entry, &dest)?;
+        self.tree
+            .insert(dest.clone(), inode)
+            .map_err(|e| self.tree_err(entry, e))?;
+        self.log.push(Undo::Created(dest.clone()));
+        self.placed.record(entry, dest);
+        Ok(())
     }
-    tree.insert(dest.clone(), inode).map_err(tree_err)?;
-    log.push(Undo::Created(dest.clone()));
-    placed.dests.insert(dest.clone());
-    placed.by_path.insert(entry.path.clone(), dest);
-    Ok(())
-}
 
-/// Removes what is at `dest` so a non-directory can take its place, logging it.
-fn clear_for(
-    tree: &mut Tree,
-    deb: &DebPackage,
-    entry: &super::deb::DataEntry,
-    dest: &TreePath,
-    log: &mut Vec<Undo>,
-) -> Result<(), UnpackError> {
-    let Some(id) = tree.id(dest) else {
-        return Ok(());
-    };
-    if tree.inode(id).is_dir() && tree.children(dest).next().is_some() {
-        return Err(UnpackError::DirectoryInWay {
-            deb: deb.file.clone(),
-            path: entry.path.clone(),
-            dest: dest.clone(),
-        });
+    /// Removes what is at `dest`, logging it. A directory goes with everything below it,
+    /// as dpkg removes a directory a package replaces with a file.
+    fn clear(&mut self, entry: &DataEntry, dest: &TreePath) -> Result<(), UnpackError> {
+        if self.tree.id(dest).is_none() {
+            return Ok(());
+        }
+        // Parents first, so a rollback can put them back in order.
+        let mut removed = Vec::new();
+        let mut pending = vec![dest.clone()];
+        while let Some(path) = pending.pop() {
+            let Some(id) = self.tree.id(&path) else {
+                continue;
+            };
+            if self.tree.inode(id).is_dir() {
+                let mut children: Vec<TreePath> =
+                    self.tree.children(&path).map(|(p, _)| p.clone()).collect();
+                children.reverse();
+                pending.extend(children);
+            }
+            removed.push((path, id, self.tree.inode(id).clone()));
+        }
+        self.log.push(Undo::Replaced(removed));
+        self.tree.remove(dest).map_err(|e| self.tree_err(entry, e))
     }
-    log.push(Undo::Replaced {
-        path: dest.clone(),
-        id,
-        inode: tree.inode(id).clone(),
-    });
-    tree.remove(dest).map_err(|source| UnpackError::Tree {
-        deb: deb.file.clone(),
-        path: entry.path.clone(),
-        source,
-    })
-}
 
-/// Undoes `log` in reverse. A replaced hard-linked file is relinked to a surviving name of
-/// its inode, so link identity is restored too.
-fn rollback(tree: &mut Tree, log: Vec<Undo>) {
-    let wanted: HashSet<InodeId> = log
-        .iter()
-        .filter_map(|u| match u {
-            Undo::Replaced { id, .. } => Some(*id),
-            Undo::Created(_) => None,
-        })
-        .collect();
-    let mut survivors: HashMap<InodeId, TreePath> = HashMap::new();
-    if !wanted.is_empty() {
-        for (path, id, _) in tree.iter() {
-            if wanted.contains(&id) && !survivors.contains_key(&id) {
-                survivors.insert(id, path.clone());
+    /// Undoes the log in reverse. A replaced hard-linked file is relinked to a surviving
+    /// name of its inode, so link identity is restored too.
+    fn rollback(self) {
+        let Applier { tree, log, .. } = self;
+        let wanted: HashSet<InodeId> = log
+            .iter()
+            .flat_map(|u| match u {
+                Undo::Replaced(entries) => entries.iter().map(|(_, id, _)| *id).collect(),
+                Undo::Created(_) => Vec::new(),
+            })
+            .collect();
+        let mut survivors: HashMap<InodeId, TreePath> = HashMap::new();
+        if !wanted.is_empty() {
+            for (path, id, _) in tree.iter() {
+                if wanted.contains(&id) {
+                    survivors.entry(id).or_insert_with(|| path.clone());
+                }
             }
         }
-    }
-    for undo in log.into_iter().rev() {
-        match undo {
-            Undo::Created(path) => {
-                let _ = tree.remove(&path);
-            }
-            Undo::Replaced { path, id, inode } => {
-                if tree.get(&path).is_some() {
+        for undo in log.into_iter().rev() {
+            match undo {
+                Undo::Created(path) => {
                     let _ = tree.remove(&path);
                 }
-                let linked = survivors
-                    .get(&id)
-                    .filter(|other| **other != path)
-                    .is_some_and(|other| tree.link(&other.clone(), path.clone()).is_ok());
-                if !linked {
-                    if let Ok(new_id) = tree.insert(path.clone(), inode) {
-                        // Later restores of the same inode link to this one.
-                        let _ = new_id;
-                        survivors.entry(id).or_insert(path);
+                Undo::Replaced(entries) => {
+                    for (path, id, inode) in entries {
+                        if tree.get(&path).is_some() {
+                            let _ = tree.remove(&path);
+                        }
+                        let linked = !inode.is_dir()
+                            && survivors
+                                .get(&id)
+                                .filter(|other| **other != path)
+                                .cloned()
+                                .is_some_and(|other| tree.link(&other, path.clone()).is_ok());
+                        if !linked && tree.insert(path.clone(), inode).is_ok() {
+                            // Later restores of the same inode link to this name.
+                            survivors.entry(id).or_insert(path);
+                        }
                     }
                 }
             }

@@ -120,7 +120,7 @@ fn compare_with_dpkg(
 ) -> (Tree, UnpackedFiles) {
     let store = ContentStore::new(dir.join("cache"));
     let real = dir.join("real");
-    fs::create_dir(&real).unwrap();
+    fs::create_dir_all(&real).unwrap();
     write_tree(&tree, &real);
     dpkg_root(&real);
     fs::write(real.join("var/lib/dpkg/diversions"), diversions_file).unwrap();
@@ -139,10 +139,7 @@ fn compare_with_dpkg(
     fs::create_dir(&ours).unwrap();
     write_tree(&tree, &ours);
     let theirs = scan(&real, &["var/lib/dpkg"]);
-    assert!(
-        theirs.len() > 20,
-        "dpkg unpacked almost nothing: {theirs:?}"
-    );
+    assert!(theirs.len() > 5, "dpkg unpacked almost nothing: {theirs:?}");
     assert_same(&scan(&ours, &["var/lib/dpkg"]), &theirs, "dpkg --unpack");
     let files = last.unwrap();
     let list = fs::read(real.join(format!("var/lib/dpkg/info/{}.list", files.package))).unwrap();
@@ -255,27 +252,79 @@ fn failure_part_way_leaves_the_tree_unchanged() {
     let deb = open(&build(dir.path(), &DemoSpec::demo(), "gzip"), &store);
     let t = Timestamp::from_secs(5);
     let mut tree = usrmerged_tree();
-    // A hard-linked file the package replaces, then a non-empty directory where the
-    // package wants a file: the unpack fails after changing things, and must undo them.
+    // A hard-linked file and a non-empty directory the package replaces early, then a
+    // diversion into a missing directory for `/var/lib/demo`, the archive's last entry:
+    // the unpack fails after changing things and must undo all of them.
     tree.insert(p("usr/bin/demo-suid"), Inode::file("mine", 0o755, t))
         .unwrap();
     tree.link(&p("usr/bin/demo-suid"), p("usr/lib/alias"))
         .unwrap();
-    tree.insert(p("usr/share"), Inode::dir(0o755, t)).unwrap();
-    tree.insert(p("usr/share/demo"), Inode::dir(0o755, t))
-        .unwrap();
-    tree.insert(p("usr/share/demo/owned"), Inode::dir(0o755, t))
-        .unwrap();
-    tree.insert(p("usr/share/demo/owned/x"), Inode::file("x", 0o644, t))
+    for d in [
+        "usr/share",
+        "usr/share/demo",
+        "usr/share/demo/owned",
+        "usr/share/demo/owned/sub",
+    ] {
+        tree.insert(p(d), Inode::dir(0o700, t)).unwrap();
+    }
+    tree.insert(p("usr/share/demo/owned/sub/x"), Inode::file("x", 0o644, t))
         .unwrap();
     let before = snapshot(&tree);
-    let err = unpack(&mut tree, &deb, None, &Diversions::default(), &nobody_else).unwrap_err();
-    assert!(matches!(err, UnpackError::DirectoryInWay { .. }), "{err}");
-    let message = err.to_string();
-    assert!(message.contains("demo_1.0_gzip.deb") && message.contains("/usr/share/demo/owned"));
+    let diversions = Diversions::new([Diversion {
+        path: p("var/lib/demo"),
+        divert_to: p("missing/demo"),
+        package: Some("other".into()),
+    }]);
+    let err = unpack(&mut tree, &deb, None, &diversions, &nobody_else).unwrap_err();
+    assert!(
+        matches!(&err, UnpackError::Tree { path, .. } if *path == p("var/lib/demo")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("demo_1.0_gzip.deb"), "{err}");
     assert_eq!(snapshot(&tree), before);
     assert_eq!(
         tree.id(&p("usr/bin/demo-suid")),
         tree.id(&p("usr/lib/alias"))
     );
+}
+
+/// dpkg keeps a directory where a package now ships a symlink, and replaces a directory
+/// (contents and all) with a file.
+#[test]
+fn symlinks_keep_directories_and_files_replace_them_as_in_dpkg() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("pkg");
+    fs::create_dir_all(root.join("DEBIAN")).unwrap();
+    fs::create_dir_all(root.join("usr/share/doc")).unwrap();
+    std::os::unix::fs::symlink("other", root.join("usr/share/doc/x")).unwrap();
+    std::os::unix::fs::symlink("other", root.join("usr/share/doc/e")).unwrap();
+    fs::write(root.join("usr/share/doc/f"), b"file\n").unwrap();
+    fs::write(
+        root.join("DEBIAN/control"),
+        b"Package: shapes\nVersion: 1\nArchitecture: all\nMaintainer: x <x@example.org>\nDescription: x\n x\n",
+    )
+    .unwrap();
+    let deb = dir.path().join("shapes.deb");
+    run(Command::new("dpkg-deb")
+        .args(["--root-owner-group", "--build"])
+        .arg(&root)
+        .arg(&deb));
+    let t = Timestamp::from_secs(5);
+    let mut tree = usrmerged_tree();
+    for d in [
+        "usr/share",
+        "usr/share/doc",
+        "usr/share/doc/x",
+        "usr/share/doc/e",
+        "usr/share/doc/f",
+    ] {
+        tree.insert(p(d), Inode::dir(0o755, t)).unwrap();
+    }
+    tree.insert(p("usr/share/doc/x/file"), Inode::file("x", 0o644, t))
+        .unwrap();
+    tree.insert(p("usr/share/doc/f/inner"), Inode::file("i", 0o644, t))
+        .unwrap();
+    let (tree, _) = compare_with_dpkg(&dir.path().join("cmp"), tree, &[&deb], b"");
+    assert!(tree.get(&p("usr/share/doc/x/file")).is_some());
+    assert!(tree.get(&p("usr/share/doc/f/inner")).is_none());
 }
