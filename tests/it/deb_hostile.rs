@@ -33,6 +33,8 @@ def tar(entries, fmt=tarfile.GNU_FORMAT):
                 ti.size = len(e[2]); ti.mode = 0o644; t.addfile(ti, io.BytesIO(e[2]))
             elif kind == 'hardlink':
                 ti.type = tarfile.LNKTYPE; ti.linkname = e[2]; t.addfile(ti)
+            elif kind == 'symlink':
+                ti.type = tarfile.SYMTYPE; ti.linkname = e[2]; t.addfile(ti)
     return b.getvalue()
 def ar(members, lie=None):
     b = b'!<arch>\n'
@@ -234,6 +236,32 @@ fn leading_slash_is_normalised_inside_the_image_as_dpkg_does() {
     let passwd = TreePath::parse("etc/passwd").unwrap();
     assert_eq!(tree.get(&passwd).unwrap().size(), 5);
     assert_eq!(files.list_text(), b"/.\n/etc\n/etc/passwd\n");
+}
+
+/// A symlink pointing far above the root, then a file through it: the file lands inside
+/// the image (`..` stops at the image's root, as in dpkg's chroot), never on the host.
+#[test]
+fn symlinks_pointing_outside_stay_inside_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ContentStore::new(dir.path().join("cache"));
+    let deb = make(
+        dir.path(),
+        "outside.deb",
+        "deb('data.tar', tar([('./', 'dir'), ('./etc/', 'dir'), ('./usr/', 'dir'), ('./usr/out', 'symlink', '../../../../../../etc'), ('./usr/abs', 'symlink', '/etc'), ('./usr/out/x', 'file', b'x\\n'), ('./usr/abs/y', 'file', b'y\\n')]))",
+    );
+    let pkg = DebPackage::open(&deb, &store, &DebLimits::default()).unwrap();
+    let mut tree = usrmerged_tree();
+    unpack(
+        &mut tree,
+        &pkg,
+        None,
+        &Diversions::default(),
+        &|_: &TreePath| false,
+    )
+    .unwrap();
+    assert!(tree.get(&TreePath::parse("etc/x").unwrap()).is_some());
+    assert!(tree.get(&TreePath::parse("etc/y").unwrap()).is_some());
+    assert!(tree.get(&TreePath::parse("usr/out").unwrap()).is_some());
 }
 
 /// A small valid package, plain and gzip-compressed, for mutation.
