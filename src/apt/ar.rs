@@ -163,10 +163,11 @@ fn decimal(field: &[u8]) -> Option<u64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn member(name: &str, data: &[u8]) -> Vec<u8> {
+    /// One `ar` member with its header and padding.
+    pub(crate) fn member(name: &str, data: &[u8]) -> Vec<u8> {
         let mut out = format!(
             "{name:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
             0,

@@ -574,12 +574,14 @@ fn parse_pax(bytes: &[u8], at: u64, pending: &mut Pending) -> Result<(), TarErro
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn header(name: &str, typeflag: u8, size: u64) -> [u8; BLOCK] {
+    /// A ustar header; `link` is the link target for hard and symbolic links.
+    fn header(name: &str, typeflag: u8, size: u64, link: &str) -> [u8; BLOCK] {
         let mut b = [0u8; BLOCK];
         b[..name.len()].copy_from_slice(name.as_bytes());
+        b[157..157 + link.len()].copy_from_slice(link.as_bytes());
         b[100..107].copy_from_slice(b"0000644");
         b[108..115].copy_from_slice(b"0000000");
         b[116..123].copy_from_slice(b"0000000");
@@ -594,10 +596,16 @@ mod tests {
         b
     }
 
-    fn archive(parts: &[(&str, u8, &[u8])]) -> Vec<u8> {
+    /// A tar of (name, type, data) entries; a link's target is its data.
+    pub(crate) fn archive(parts: &[(&str, u8, &[u8])]) -> Vec<u8> {
         let mut out = Vec::new();
         for (name, t, data) in parts {
-            out.extend_from_slice(&header(name, *t, data.len() as u64));
+            let (data, link): (&[u8], &str) = if matches!(t, b'1' | b'2') {
+                (&[], std::str::from_utf8(data).unwrap())
+            } else {
+                (data, "")
+            };
+            out.extend_from_slice(&header(name, *t, data.len() as u64, link));
             out.extend_from_slice(data);
             out.resize(out.len() + pad(data.len() as u64) as usize, 0);
         }
