@@ -328,3 +328,39 @@ fn symlinks_keep_directories_and_files_replace_them_as_in_dpkg() {
     assert!(tree.get(&p("usr/share/doc/x/file")).is_some());
     assert!(tree.get(&p("usr/share/doc/f/inner")).is_none());
 }
+
+/// Moving a file from `/lib` to `/usr/lib` between versions on a merged-/usr image: the
+/// old path names the new file, so removing the old path must not delete it (the file
+/// loss dpkg itself was known for on merged systems).
+#[test]
+fn moving_a_file_across_the_usrmerge_alias_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ContentStore::new(dir.path().join("cache"));
+    let v1 = build(dir.path(), &DemoSpec::demo(), "gzip");
+    let mut spec = DemoSpec::demo();
+    spec.version = "2.0";
+    spec.without = vec!["lib/demo/libdemo.so"];
+    spec.extra = vec![("usr/lib/demo/libdemo.so", b"moved\n".to_vec())];
+    let v2 = build(dir.path(), &spec, "gzip");
+    let mut tree = usrmerged_tree();
+    let first = unpack(
+        &mut tree,
+        &open(&v1, &store),
+        None,
+        &Diversions::default(),
+        &nobody_else,
+    )
+    .unwrap();
+    let old = InstalledFiles::from_list(&first.list_text(), first.conffiles.clone()).unwrap();
+    let second = unpack(
+        &mut tree,
+        &open(&v2, &store),
+        Some(&old),
+        &Diversions::default(),
+        &nobody_else,
+    )
+    .unwrap();
+    assert_eq!(tree.get(&p("usr/lib/demo/libdemo.so")).unwrap().size(), 6);
+    assert!(tree.get(&p("lib")).is_some(), "the /lib symlink must stay");
+    assert!(second.removed.is_empty(), "{:?}", second.removed);
+}
