@@ -21,12 +21,27 @@
 //! - `certificate`: whether the key that signed was fit to (bindings, flags, expiry,
 //!   revocation, strength).
 //!
+//! Packages (a `.deb` is read whole before it touches the tree, then applied as
+//! `dpkg --unpack` would):
+//! - [`ar`], [`compression`], [`tar`], [`control_files`]: the archive, its members'
+//!   compression, the tar streams and the control files.
+//! - [`content`]: file contents streamed into a content-addressed cache.
+//! - [`deb`]: a whole package, read and checked.
+//! - [`diversion`], [`unpack()`]: applying a package to a [`crate::tree::Tree`], honouring
+//!   diversions, returning what dpkg records in `info/<pkg>.list` and `.md5sums`.
+//!
 //! Everything here reads untrusted input: errors name the file (as the caller named it) and
 //! the line, sizes are capped, and nothing panics.
 
+pub mod ar;
 mod certificate;
 mod cleartext;
+pub mod compression;
+pub mod content;
+pub mod control_files;
+pub mod deb;
 pub mod deb822;
+pub mod diversion;
 mod keyring;
 pub mod package;
 pub mod packages;
@@ -36,9 +51,16 @@ pub mod rewrite;
 mod signature;
 pub mod sources;
 pub mod status;
+pub mod tar;
+pub mod unpack;
 pub mod version;
 
+pub use compression::Compression;
+pub use content::{ContentError, ContentStore, StoredContent};
+pub use control_files::{ControlFile, ControlFiles, Md5Sums};
+pub use deb::{DataEntry, DataKind, DebError, DebLimits, DebPackage};
 pub use deb822::{Deb822Error, Field, OwnedParagraph, Paragraph};
+pub use diversion::{Diversion, DiversionError, Diversions};
 pub use keyring::{Keyring, KeyringError, MAX_KEYRING_BYTES, is_keyring_file_name};
 pub use package::{Control, MultiArch, PackageError, Relations, SourceRef};
 pub use packages::{IndexEntry, PackagesIndex};
@@ -51,4 +73,5 @@ pub use signature::{
 };
 pub use sources::{SignedBy, SourceEntry, SourcesError, SourcesFormat};
 pub use status::{Conffile, Flag, State, Status, StatusEntry, StatusFile, Want};
+pub use unpack::{InstalledFiles, UnpackError, UnpackedFiles, unpack};
 pub use version::{Version, VersionError};
