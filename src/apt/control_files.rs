@@ -66,10 +66,10 @@ impl ControlFiles {
                 (Some(_), false) => break,
                 (None, true) => {}
                 (None, false) => {
-                    if let Some((key, rest)) = line.split_once(':') {
-                        if key.eq_ignore_ascii_case(name) {
-                            value = Some(rest.trim().to_string());
-                        }
+                    if let Some((key, rest)) = line.split_once(':')
+                        && key.eq_ignore_ascii_case(name)
+                    {
+                        value = Some(rest.trim().to_string());
                     }
                 }
             }

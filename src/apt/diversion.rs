@@ -69,7 +69,7 @@ impl Diversions {
             .split(|b| *b == b'\n')
             .filter(|l| !l.is_empty())
             .collect();
-        if lines.len() % 3 != 0 {
+        if !lines.len().is_multiple_of(3) {
             return Err(DiversionError::Malformed {
                 reason: format!("{} lines, not a multiple of three", lines.len()),
             });
@@ -98,17 +98,17 @@ impl Diversions {
 
     /// Where `package`'s file `path` is written.
     pub fn destination(&self, path: &TreePath, package: &str) -> Result<TreePath, DiversionError> {
-        if let Some(d) = self.by_target.get(path) {
-            if d.package.as_deref() != Some(package) {
-                return Err(DiversionError::OverwritesDiverted {
-                    path: path.clone(),
-                    original: d.path.clone(),
-                    by: d
-                        .package
-                        .as_ref()
-                        .map_or("a local diversion".to_string(), |p| format!("package {p}")),
-                });
-            }
+        if let Some(d) = self.by_target.get(path)
+            && d.package.as_deref() != Some(package)
+        {
+            return Err(DiversionError::OverwritesDiverted {
+                path: path.clone(),
+                original: d.path.clone(),
+                by: d
+                    .package
+                    .as_ref()
+                    .map_or("a local diversion".to_string(), |p| format!("package {p}")),
+            });
         }
         match self.by_path.get(path) {
             Some(d) if d.package.as_deref() != Some(package) => Ok(d.divert_to.clone()),

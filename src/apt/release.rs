@@ -281,13 +281,13 @@ fn number(text: &str, digits: std::ops::RangeInclusive<usize>) -> Option<i64> {
 /// refuses other offsets in Release files.
 pub fn parse_date(text: &str) -> Result<i64, &'static str> {
     let mut words = text.split_whitespace().peekable();
-    if let Some(first) = words.peek() {
-        if let Some(day) = first.strip_suffix(',') {
-            if !WEEKDAYS.contains(&day) {
-                return Err("the weekday is not an English abbreviation such as `Sat`");
-            }
-            words.next();
+    if let Some(first) = words.peek()
+        && let Some(day) = first.strip_suffix(',')
+    {
+        if !WEEKDAYS.contains(&day) {
+            return Err("the weekday is not an English abbreviation such as `Sat`");
         }
+        words.next();
     }
     let (Some(day), Some(month), Some(year), Some(time), Some(zone), None) = (
         words.next(),

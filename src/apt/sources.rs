@@ -444,10 +444,10 @@ pub fn parse_deb822(text: &str, file: &str) -> Result<Vec<SourceEntry>, SourcesE
                 .map(|f| value_words(&f).into_iter().map(str::to_owned).collect())
                 .unwrap_or_default()
         };
-        if let Some(enabled) = paragraph.field("Enabled") {
-            if !yes_no(enabled.value, "Enabled", file, enabled.line)? {
-                continue;
-            }
+        if let Some(enabled) = paragraph.field("Enabled")
+            && !yes_no(enabled.value, "Enabled", file, enabled.line)?
+        {
+            continue;
         }
         let types = required("Types")?;
         let mut binary = false;

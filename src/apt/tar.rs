@@ -494,20 +494,20 @@ fn number(field: &[u8], at: u64, name: &'static str) -> Result<u64, TarError> {
         offset: at,
         field: name,
     };
-    if let Some((first, rest)) = field.split_first() {
-        if first & 0x80 != 0 {
-            if first & 0x40 != 0 {
-                return Err(bad());
-            }
-            let mut value = u64::from(first & 0x3f);
-            for b in rest {
-                value = value
-                    .checked_mul(256)
-                    .and_then(|v| v.checked_add(u64::from(*b)))
-                    .ok_or_else(bad)?;
-            }
-            return Ok(value);
+    if let Some((first, rest)) = field.split_first()
+        && first & 0x80 != 0
+    {
+        if first & 0x40 != 0 {
+            return Err(bad());
         }
+        let mut value = u64::from(first & 0x3f);
+        for b in rest {
+            value = value
+                .checked_mul(256)
+                .and_then(|v| v.checked_add(u64::from(*b)))
+                .ok_or_else(bad)?;
+        }
+        return Ok(value);
     }
     let text = field
         .iter()

@@ -282,17 +282,16 @@ fn check_md5sums(deb: &DebPackage) -> Result<(), UnpackError> {
     })?;
     let expected: HashMap<&TreePath, &[u8; 16]> = sums.iter().map(|(p, m)| (p, m)).collect();
     for entry in &deb.entries {
-        if let DataKind::File { md5, .. } = &entry.kind {
-            if let Some(want) = expected.get(&entry.path) {
-                if *want != md5 {
-                    return Err(UnpackError::Md5Mismatch {
-                        deb: deb.file.clone(),
-                        path: entry.path.clone(),
-                        expected: hex(*want),
-                        found: hex(md5),
-                    });
-                }
-            }
+        if let DataKind::File { md5, .. } = &entry.kind
+            && let Some(want) = expected.get(&entry.path)
+            && *want != md5
+        {
+            return Err(UnpackError::Md5Mismatch {
+                deb: deb.file.clone(),
+                path: entry.path.clone(),
+                expected: hex(*want),
+                found: hex(md5),
+            });
         }
     }
     Ok(())
