@@ -73,6 +73,8 @@ struct BaseSummary {
     sha256: Option<String>,
     generation: Option<String>,
     rewrite_sources: BTreeMap<String, String>,
+    accept_expired: bool,
+    allow_weak_signatures: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -206,6 +208,8 @@ impl Summary {
                 sha256: base.sha256.as_ref().map(|d| d.as_str().to_string()),
                 generation: base.generation.map(|g| g.to_string()),
                 rewrite_sources: base.rewrite_sources.iter().cloned().collect(),
+                accept_expired: base.accept_expired,
+                allow_weak_signatures: base.allow_weak_signatures,
             },
             repositories: profile
                 .repositories()

@@ -255,6 +255,11 @@ pub struct Base {
     pub generation: Option<Generation>,
     /// URL prefixes rewritten in the base's apt sources, longest first.
     pub rewrite_sources: Vec<(String, String)>,
+    /// Whether the base's own suites may have an expired `Valid-Until` (with a warning).
+    pub accept_expired: bool,
+    /// Whether the base's own suites may be signed with algorithms apt now rejects (SHA-1),
+    /// as archived Raspbian suites are.
+    pub allow_weak_signatures: bool,
 }
 
 /// How a repository's signing key is obtained.

@@ -58,6 +58,8 @@ pub struct RawBase {
     pub sha256: Option<Str>,
     pub generation: Option<Str>,
     pub rewrite_sources: Option<Spanned<BTreeMap<Str, Str>>>,
+    pub valid_until: Option<Spanned<bool>>,
+    pub allow_weak_signatures: Option<Spanned<bool>>,
 }
 
 /// `[[repository]]`

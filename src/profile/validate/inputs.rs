@@ -135,6 +135,11 @@ pub(super) fn base(ctx: &mut Ctx<'_, '_>, raw: &RawProfile) -> Option<Base> {
         sha256,
         generation,
         rewrite_sources,
+        accept_expired: base.valid_until.as_ref().is_some_and(|v| !*v.get_ref()),
+        allow_weak_signatures: base
+            .allow_weak_signatures
+            .as_ref()
+            .is_some_and(|v| *v.get_ref()),
     })
 }
 
