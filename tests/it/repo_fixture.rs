@@ -108,7 +108,12 @@ impl Repo {
 
     /// Writes `InRelease`, clearsigned by `signer` (a fingerprint) with gpg options `extra`.
     pub fn sign_inrelease(&self, gpg: &Gpg, signer: &str, extra: &[&str]) {
-        let signed = gpg.clearsign(&[signer], "SHA512", &self.release(), extra);
+        self.sign_inrelease_digest(gpg, signer, "SHA512", extra);
+    }
+
+    /// Writes `InRelease` clearsigned with the digest `digest` (`SHA1` for the weak case).
+    pub fn sign_inrelease_digest(&self, gpg: &Gpg, signer: &str, digest: &str, extra: &[&str]) {
+        let signed = gpg.clearsign(&[signer], digest, &self.release(), extra);
         std::fs::write(self.dists().join("InRelease"), signed).unwrap();
     }
 

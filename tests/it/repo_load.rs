@@ -528,3 +528,47 @@ fn a_trusted_source_is_refused() {
     );
     assert!(message.contains("http://example.org/local"), "{message}");
 }
+
+#[test]
+fn a_weak_signature_needs_the_opt_in_and_is_warned_about() {
+    let repo = Repo::build();
+    // An RSA key: SHA-1 signatures are what old archives made with them.
+    let rsa = Gpg::new();
+    let rsa_fp = rsa.gen_key("Old RSA <rsa@example.org>", "rsa2048", "sign", "never", &[]);
+    repo.sign_inrelease_digest(&rsa, &rsa_fp, "SHA1", &[]);
+    let ring = Keyring::from_bytes(&rsa.export(&[&rsa_fp]), "rsa key").unwrap();
+    let server = Server::start(repo.dir.path());
+    let cache = tempfile::tempdir().unwrap();
+    let load_with = |policy| {
+        load(
+            &fetcher(&cache),
+            &source(&server),
+            &ring,
+            "armhf",
+            policy,
+            now(),
+        )
+    };
+    let err = load_with(LoadPolicy::default()).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, RepositoryError::Weak { .. }), "{message}");
+    assert!(
+        message.contains("allow_weak_signatures = true"),
+        "{message}"
+    );
+    let allowing = LoadPolicy {
+        accept_expired: false,
+        allow_weak: true,
+    };
+    let loaded = load_with(allowing).unwrap();
+    assert_eq!(packages(&loaded), expected_packages());
+    assert!(!loaded.warnings.is_empty());
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .all(|w| w.contains("repository example") && w.contains("allow_weak_signatures")),
+        "{:?}",
+        loaded.warnings
+    );
+}
