@@ -78,6 +78,20 @@ impl Fetcher {
         }
     }
 
+    /// The cache directory used when none is given: `$XDG_CACHE_HOME/pi-imager`, else
+    /// `$HOME/.cache/pi-imager`; `None` when neither variable is set.
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        let from = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+        };
+        from("XDG_CACHE_HOME")
+            .or_else(|| from("HOME").map(|home| home.join(".cache")))
+            .map(|dir| dir.join("pi-imager"))
+    }
+
     /// Sets how many attempts a download gets (at least one) and the wait before the first
     /// retry; each later wait doubles, up to 30 s.
     pub fn with_retries(mut self, attempts: u32, first_delay: Duration) -> Self {

@@ -28,7 +28,7 @@ pub enum FetchError {
         status: u16,
     },
     /// The transfer kept failing with transient errors.
-    #[error("cannot download {url}: {reason} (gave up after {attempts} attempts)")]
+    #[error("cannot download {url}: {reason} (gave up after {attempts} attempt{})", if *attempts == 1 { "" } else { "s" })]
     Transport {
         /// The URL.
         url: String,

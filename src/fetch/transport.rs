@@ -203,4 +203,12 @@ mod tests {
         assert_eq!(content_range("items 1-2/3"), None);
         assert_eq!(content_range("bytes x-2/3"), None);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        #[test]
+        fn content_range_never_panics(value in "\\PC{0,40}") {
+            let _ = content_range(&value);
+        }
+    }
 }

@@ -572,3 +572,38 @@ fn a_weak_signature_needs_the_opt_in_and_is_warned_about() {
         loaded.warnings
     );
 }
+
+#[test]
+fn a_flat_repository_loads() {
+    let repo = Repo::build();
+    let root = repo.dir.path();
+    let flat = root.join("flat");
+    std::fs::create_dir_all(&flat).unwrap();
+    let index = super::repo_fixture::run(root, "apt-ftparchive", &["packages", "pool"]);
+    std::fs::write(flat.join("Packages"), index).unwrap();
+    super::repo_fixture::run(&flat, "xz", &["-k", "Packages"]);
+    let release = super::repo_fixture::run(root, "apt-ftparchive", &["release", "flat"]);
+    let signed = repo.gpg.clearsign(&[&repo.key_fp], "SHA512", &release, &[]);
+    std::fs::write(flat.join("InRelease"), signed).unwrap();
+    let server = Server::start(root);
+    let cache = tempfile::tempdir().unwrap();
+    let flat_source = RepositorySource {
+        name: "flat".to_owned(),
+        uri: server.base(),
+        suite: "flat/".to_owned(),
+        components: Vec::new(),
+        flat: true,
+    };
+    let loaded = load(
+        &fetcher(&cache),
+        &flat_source,
+        &keyring(&repo),
+        "armhf",
+        LoadPolicy::default(),
+        now(),
+    )
+    .unwrap();
+    assert_eq!(packages(&loaded), expected_packages());
+    assert_eq!(loaded.indexes.len(), 1);
+    assert!(loaded.indexes[0].url.ends_with("/flat/Packages.xz"));
+}
