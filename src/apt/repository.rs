@@ -291,6 +291,9 @@ pub fn load(
             source.name
         ));
     }
+    if let Some(warning) = suite_mismatch(source, &release) {
+        warnings.push(warning);
+    }
     for weak in &signed.verified.weak {
         warnings.push(format!(
             "repository {}: {weak}; accepted because the profile sets `allow_weak_signatures = true`",
@@ -316,6 +319,27 @@ pub fn load(
         indexes,
         warnings,
     })
+}
+
+/// apt's "conflicting distribution" check: a Release signed for another suite of the same
+/// archive (say an old one, replayed) verifies with the same key, so say when the suite asked
+/// for is neither the Release's `Suite` nor its `Codename`. A warning, as in apt, because
+/// archives rename suites (`stable` → `oldstable`) without re-signing anything wrongly.
+fn suite_mismatch(source: &RepositorySource, release: &Release) -> Option<String> {
+    if source.flat {
+        return None;
+    }
+    let names = [release.suite.as_deref(), release.codename.as_deref()];
+    let named: Vec<&str> = names.into_iter().flatten().collect();
+    if named.is_empty() || named.contains(&source.suite.as_str()) {
+        return None;
+    }
+    Some(format!(
+        "repository {}: conflicting distribution: asked for suite `{}`, but the signed Release is for `{}`",
+        source.name,
+        source.suite,
+        named.join("` / `")
+    ))
 }
 
 /// Fetches a `.deb` named by a verified index entry (`Filename`, `Size`, `SHA256`) into the

@@ -279,3 +279,36 @@ fn file_urls_are_fetched_and_verified() {
         .unwrap_err();
     assert!(matches!(err, FetchError::NotFound { .. }), "{err}");
 }
+
+#[test]
+fn a_server_without_range_support_sends_everything_again() {
+    let s = setup(200_000);
+    s.server.ignore_ranges();
+    s.server.drop_next_after(80_000);
+    let path = fetcher(s.cache.path())
+        .fetch_verified(&s.server.url("file.bin"), &expected(&s.body))
+        .unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), s.body);
+    let seen = s.server.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].range.as_deref(), Some("bytes=80000-"));
+}
+
+#[test]
+fn a_corrupt_leftover_is_discarded_and_fetched_whole() {
+    let s = setup(100_000);
+    let want = expected(&s.body);
+    let f = fetcher(s.cache.path());
+    let hex: String = want.sha256.iter().map(|b| format!("{b:02x}")).collect();
+    let partial = s.cache.path().join("partial");
+    std::fs::create_dir_all(&partial).unwrap();
+    std::fs::write(partial.join(format!("{hex}.part")), vec![0u8; 30_000]).unwrap();
+    let path = f.fetch_verified(&s.server.url("file.bin"), &want).unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), s.body);
+    let seen = s.server.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0].range.as_deref(), Some("bytes=30000-"));
+    assert_eq!(seen[1].range, None);
+    assert!(files_under(&partial).is_empty());
+    assert!(files_under(&s.cache.path().join("tmp")).is_empty());
+}

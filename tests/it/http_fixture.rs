@@ -23,6 +23,7 @@ struct State {
     seen: Mutex<Vec<Seen>>,
     fail_503: AtomicUsize,
     drop_after: Mutex<Option<usize>>,
+    ignore_ranges: AtomicBool,
     stop: AtomicBool,
 }
 
@@ -96,6 +97,13 @@ impl Server {
     }
 }
 
+impl Server {
+    /// From now on, `Range` headers are ignored: every answer is the whole file (200).
+    pub fn ignore_ranges(&self) {
+        self.state.ignore_ranges.store(true, Ordering::SeqCst);
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.state.stop.store(true, Ordering::SeqCst);
@@ -156,7 +164,8 @@ fn serve(mut stream: TcpStream, root: &Path, state: &State) {
         .as_deref()
         .and_then(|r| r.strip_prefix("bytes="))
         .and_then(|r| r.strip_suffix('-'))
-        .and_then(|n| n.parse::<usize>().ok());
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|_| !state.ignore_ranges.load(Ordering::SeqCst));
     let (status, headers, part) = match start {
         Some(start) if start >= body.len() => {
             let headers = vec![format!("Content-Range: bytes */{}", body.len())];

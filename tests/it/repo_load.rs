@@ -607,3 +607,30 @@ fn a_flat_repository_loads() {
     assert_eq!(loaded.indexes.len(), 1);
     assert!(loaded.indexes[0].url.ends_with("/flat/Packages.xz"));
 }
+
+#[test]
+fn a_release_for_another_suite_is_warned_about() {
+    let repo = Repo::build();
+    repo.sign_inrelease(&repo.gpg, &repo.key_fp, &[]);
+    std::os::unix::fs::symlink("stable", repo.dir.path().join("dists/other")).unwrap();
+    let server = Server::start(repo.dir.path());
+    let cache = tempfile::tempdir().unwrap();
+    let mut other = source(&server);
+    other.suite = "other".to_owned();
+    let loaded = load(
+        &fetcher(&cache),
+        &other,
+        &keyring(&repo),
+        "armhf",
+        LoadPolicy::default(),
+        now(),
+    )
+    .unwrap();
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert!(
+        loaded.warnings[0].contains("asked for suite `other`")
+            && loaded.warnings[0].contains("`stable`"),
+        "{}",
+        loaded.warnings[0]
+    );
+}
