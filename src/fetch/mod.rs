@@ -15,6 +15,7 @@
 //! wants a progress bar passes a callback.
 
 mod cache;
+mod download;
 mod error;
 mod transport;
 

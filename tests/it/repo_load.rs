@@ -298,7 +298,9 @@ fn a_tampered_packages_file_is_refused_naming_it() {
         matches!(
             err,
             RepositoryError::Fetch {
-                source: FetchError::DigestMismatch { .. } | FetchError::SizeMismatch { .. },
+                source: FetchError::DigestMismatch { .. }
+                    | FetchError::SizeMismatch { .. }
+                    | FetchError::TooLarge { .. },
                 ..
             }
         ),
