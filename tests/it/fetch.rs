@@ -312,3 +312,18 @@ fn a_corrupt_leftover_is_discarded_and_fetched_whole() {
     assert!(files_under(&partial).is_empty());
     assert!(files_under(&s.cache.path().join("tmp")).is_empty());
 }
+
+/// Opt-in (`PI_IMAGER_LIVE_HTTPS_URL=https://… cargo test -- --ignored live_https`): an
+/// HTTPS download through the system trust store, which is what a network that re-signs TLS
+/// needs.
+#[test]
+#[ignore = "needs the network and PI_IMAGER_LIVE_HTTPS_URL"]
+fn live_https_uses_the_system_trust_store() {
+    let url = std::env::var("PI_IMAGER_LIVE_HTTPS_URL")
+        .expect("set PI_IMAGER_LIVE_HTTPS_URL to an https address this machine can reach");
+    let cache = tempfile::tempdir().unwrap();
+    let body = fetcher(cache.path())
+        .fetch_unverified(&url, 16 * 1024 * 1024)
+        .unwrap();
+    assert!(!body.is_empty());
+}
