@@ -41,6 +41,9 @@ pub struct RepositorySource {
     pub components: Vec<String>,
     /// A flat repository: indexes lie directly under `uri/suite`.
     pub flat: bool,
+    /// The source's `arch=` / `Architectures:` restriction; empty means any. An image whose
+    /// architecture is not listed gets no packages from it, as with apt.
+    pub architectures: Vec<String>,
 }
 
 impl RepositorySource {
@@ -455,6 +458,9 @@ fn load_indexes(
         source.components.clone()
     };
     let mut indexes = Vec::new();
+    if !source.architectures.is_empty() && !source.architectures.iter().any(|a| a == arch) {
+        return Ok(indexes);
+    }
     for component in &components {
         for architecture in [arch, "all"] {
             let dir = if source.flat {
@@ -545,6 +551,7 @@ mod tests {
             suite: suite.to_owned(),
             components: vec!["main".to_owned()],
             flat,
+            architectures: Vec::new(),
         }
     }
 

@@ -91,6 +91,7 @@ pub fn base_repositories(
                 suite: entry.suite.clone(),
                 components: entry.components.clone(),
                 flat: entry.flat,
+                architectures: entry.architectures.clone(),
             },
             keyring,
             policy: LoadPolicy::default(),
@@ -137,6 +138,7 @@ pub fn profile_repository(
             suite: repo.suite.clone(),
             components: repo.components.clone(),
             flat: repo.suite.ends_with('/'),
+            architectures: Vec::new(),
         },
         keyring,
         policy: LoadPolicy {

@@ -32,6 +32,7 @@ fn source(server: &Server) -> RepositorySource {
         suite: "stable".to_owned(),
         components: vec!["main".to_owned()],
         flat: false,
+        architectures: Vec::new(),
     }
 }
 
@@ -595,6 +596,7 @@ fn a_flat_repository_loads() {
         suite: "flat/".to_owned(),
         components: Vec::new(),
         flat: true,
+        architectures: Vec::new(),
     };
     let loaded = load(
         &fetcher(&cache),
@@ -635,4 +637,31 @@ fn a_release_for_another_suite_is_warned_about() {
         "{}",
         loaded.warnings[0]
     );
+}
+
+#[test]
+fn a_source_restricted_to_another_architecture_gives_nothing() {
+    let repo = Repo::build();
+    repo.sign_inrelease(&repo.gpg, &repo.key_fp, &[]);
+    let server = Server::start(repo.dir.path());
+    let cache = tempfile::tempdir().unwrap();
+    let tree = base_tree(&[
+        (
+            "/etc/apt/sources.list",
+            format!("deb [arch=arm64] {} stable main\n", server.base()).into_bytes(),
+        ),
+        ("/etc/apt/trusted.gpg", repo.key()),
+    ]);
+    let repos = base_repositories(&tree, &Rewrites::default()).unwrap();
+    assert_eq!(repos[0].source.architectures, vec!["arm64".to_owned()]);
+    let loaded = load(
+        &fetcher(&cache),
+        &repos[0].source,
+        &repos[0].keyring,
+        "armhf",
+        LoadPolicy::default(),
+        now(),
+    )
+    .unwrap();
+    assert!(loaded.indexes.is_empty());
 }
