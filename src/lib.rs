@@ -6,6 +6,7 @@
 pub mod apt;
 pub mod base;
 pub mod check;
+pub mod fetch;
 pub mod image;
 pub mod inspect;
 pub mod profile;

@@ -21,6 +21,11 @@
 //! - `certificate`: whether the key that signed was fit to (bindings, flags, expiry,
 //!   revocation, strength).
 //!
+//! Repositories (fetched through [`crate::fetch`], verified, indexes parsed):
+//! - [`source_set`]: which repositories a build reads (the base image's sources, the
+//!   profile's) and the keyring each is verified with.
+//! - [`repository`]: one repository loaded: signed Release, expiry, `Packages` indexes.
+//!
 //! Packages (a `.deb` is read whole before it touches the tree, then applied as
 //! `dpkg --unpack` would):
 //! - [`ar`], [`compression`], [`tar`], [`control_files`]: the archive, its members'
@@ -47,8 +52,10 @@ pub mod package;
 pub mod packages;
 pub mod relation;
 pub mod release;
+pub mod repository;
 pub mod rewrite;
 mod signature;
+pub mod source_set;
 pub mod sources;
 pub mod status;
 pub mod tar;
@@ -66,11 +73,15 @@ pub use package::{Control, MultiArch, PackageError, Relations, SourceRef};
 pub use packages::{IndexEntry, PackagesIndex};
 pub use relation::{ArchQualifier, Constraint, Op, Relation, RelationError, RelationList};
 pub use release::{IndexFile, Release, ReleaseError};
+pub use repository::{
+    LoadPolicy, LoadedIndex, LoadedRepository, RepositoryError, RepositorySource, fetch_deb, load,
+};
 pub use rewrite::Rewrites;
 pub use signature::{
     MAX_DETACHED_BYTES, MAX_RELEASE_BYTES, SignatureError, SignaturePolicy, Verified,
     verify_detached, verify_inrelease,
 };
+pub use source_set::{ConfiguredRepository, base_repositories, profile_repository};
 pub use sources::{SignedBy, SourceEntry, SourcesError, SourcesFormat};
 pub use status::{Conffile, Flag, State, Status, StatusEntry, StatusFile, Want};
 pub use unpack::{InstalledFiles, UnpackError, UnpackedFiles, unpack};
