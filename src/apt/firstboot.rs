@@ -154,6 +154,8 @@ preinst() {{
 }}
 
 mkdir -p /var/lib/pi-imager
+# Libraries unpacked by the build are not in ld.so.cache yet; the scripts below may need them.
+ldconfig || true
 {calls}
 log "configuring packages: dpkg --configure -a"
 if ! dpkg --force-confdef --force-confold --configure -a; then

@@ -420,6 +420,11 @@ fn database_matches_real_dpkg_and_the_tools_accept_it() {
     for (key, fields) in &theirs {
         assert_eq!(&ours_status[key], fields, "status entry {key}");
     }
+    // And byte for byte: dpkg sorts entries by name, then architecture.
+    assert_eq!(
+        fs::read_to_string(mine.join("var/lib/dpkg/status")).unwrap(),
+        fs::read_to_string(real.join("var/lib/dpkg/status")).unwrap()
+    );
     // info/: the same files, contents and modes.
     assert_same(
         &timeless(&mine.join("var/lib/dpkg/info"), &[]),

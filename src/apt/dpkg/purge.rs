@@ -290,3 +290,89 @@ fn remove_enablement(tree: &mut Tree, files: &[TreePath]) -> Vec<TreePath> {
 fn path(text: &str) -> TreePath {
     TreePath::parse(text).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::Timestamp;
+    use proptest::prelude::*;
+
+    const STATUS: &str = "Package: a\nStatus: install ok installed\nArchitecture: armhf\nVersion: 1\nConffiles:\n /etc/a.conf 0123456789abcdef0123456789abcdef\n\nPackage: b\nStatus: install ok installed\nArchitecture: all\nMulti-Arch: same\nVersion: 2\n\nPackage: dpkg\nEssential: yes\nStatus: install ok installed\nArchitecture: armhf\nVersion: 1.18\n\n";
+    const LIST: &str = "/.\n/etc\n/etc/a.conf\n/usr\n/usr/bin\n/usr/bin/a\n/etc/init.d/a\n/lib/systemd/system/a.service\n";
+
+    fn tree_with(status: &[u8], list: &[u8]) -> Tree {
+        let t = Timestamp::from_secs(1);
+        let mut tree = Tree::new(Inode::dir(0o755, t));
+        for (p, bytes) in [
+            ("var/lib/dpkg/status", status),
+            ("var/lib/dpkg/info/a.list", list),
+            (
+                "var/lib/dpkg/info/b:all.list",
+                b"/.\n/usr\n/usr/bin\n/usr/bin/a\n",
+            ),
+            ("etc/a.conf", b"x"),
+            ("etc/a.conf~", b"x"),
+            ("usr/bin/a", b"a"),
+        ] {
+            let path = TreePath::parse(p).unwrap();
+            tree.create_dir_all(&path.parent().unwrap(), &Inode::dir(0o755, t))
+                .unwrap();
+            tree.insert(path, Inode::file(bytes.to_vec(), 0o644, t))
+                .unwrap();
+        }
+        tree
+    }
+
+    #[test]
+    fn conffile_copies_are_dpkgs() {
+        let names: Vec<String> = conffile_copies(&path("etc/x.conf"))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(names.contains(&"/etc/x.conf".to_owned()));
+        assert!(names.contains(&"/etc/x.conf.dpkg-old".to_owned()));
+        assert!(names.contains(&"/etc/#x.conf#".to_owned()));
+        assert_eq!(names.len(), 9);
+    }
+
+    #[test]
+    fn purge_removes_files_copies_and_records() {
+        let mut tree = tree_with(STATUS.as_bytes(), LIST.as_bytes());
+        let mut db = Database::read(&tree).unwrap();
+        let report = db.purge(&mut tree, "a").unwrap();
+        assert!(tree.get(&path("etc/a.conf~")).is_none());
+        // `b` lists these too, so they stay.
+        assert!(tree.get(&path("usr/bin/a")).is_some(), "{report:?}");
+        assert_eq!(report.info_files, ["a.list"]);
+        assert!(db.status().find("a", None).is_none());
+        let report = db.purge(&mut tree, "b:all").unwrap();
+        assert!(tree.get(&path("usr/bin/a")).is_none(), "{report:?}");
+        assert!(tree.get(&path("usr")).is_none());
+        assert!(matches!(
+            db.purge(&mut tree, "dpkg"),
+            Err(DpkgError::Essential { .. })
+        ));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn hostile_databases_never_panic(
+            at in 0usize..400,
+            junk in prop::collection::vec(any::<u8>(), 1..8),
+            list in prop::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let mut status = STATUS.as_bytes().to_vec();
+            let at = at % status.len();
+            status.splice(at..at, junk);
+            let mut tree = tree_with(&status, &list);
+            if let Ok(mut db) = Database::read(&tree) {
+                for name in ["a", "b", "dpkg", "b:all"] {
+                    let _ = db.purge(&mut tree, name);
+                }
+                let _ = db.write(&mut tree);
+            }
+        }
+    }
+}
