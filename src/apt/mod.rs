@@ -34,6 +34,10 @@
 //! - [`deb`]: a whole package, read and checked.
 //! - [`diversion`], [`unpack()`]: applying a package to a [`crate::tree::Tree`], honouring
 //!   diversions, returning what dpkg records in `info/<pkg>.list` and `.md5sums`.
+//! - [`dpkg`]: the image's dpkg database, recording unpacked packages and purging
+//!   installed ones as dpkg would.
+//! - [`firstboot`]: the unit that runs the deferred `preinst` steps and
+//!   `dpkg --configure -a` once on the node.
 //!
 //! Everything here reads untrusted input: errors name the file (as the caller named it) and
 //! the line, sizes are capped, and nothing panics.
@@ -47,6 +51,8 @@ pub mod control_files;
 pub mod deb;
 pub mod deb822;
 pub mod diversion;
+pub mod dpkg;
+pub mod firstboot;
 mod keyring;
 pub mod package;
 pub mod packages;
@@ -68,6 +74,8 @@ pub use control_files::{ControlFile, ControlFiles, Md5Sums};
 pub use deb::{DataEntry, DataKind, DebError, DebLimits, DebPackage};
 pub use deb822::{Deb822Error, Field, OwnedParagraph, Paragraph};
 pub use diversion::{Diversion, DiversionError, Diversions};
+pub use dpkg::{Database, DpkgError, PreinstStep, PurgeReport};
+pub use firstboot::{FirstbootError, install_firstboot};
 pub use keyring::{Keyring, KeyringError, MAX_KEYRING_BYTES, is_keyring_file_name};
 pub use package::{Control, MultiArch, PackageError, Relations, SourceRef};
 pub use packages::{IndexEntry, PackagesIndex};

@@ -16,6 +16,7 @@ mod deb_hostile;
 mod deb_read;
 mod deb_unpack;
 mod disk;
+mod dpkg_database;
 mod ext4;
 mod ext4_fixture;
 mod ext4_hostile;
