@@ -11,6 +11,7 @@
 //! - [`status`]: dpkg's `status` database, read and written.
 //! - [`sources`]: apt's source lists.
 //! - [`rewrite`]: the profile's URI prefix rewrites, applied to entries and list files.
+//! - [`resolver`]: choosing what to install and remove, as apt would.
 //!
 //! Signatures (which keys a repository is trusted with, and whether its `InRelease` or
 //! `Release` + `Release.gpg` carries a good signature by one of them):
@@ -47,6 +48,7 @@ pub mod package;
 pub mod packages;
 pub mod relation;
 pub mod release;
+pub mod resolver;
 pub mod rewrite;
 mod signature;
 pub mod sources;

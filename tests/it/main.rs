@@ -31,3 +31,4 @@ mod partition_corrupt;
 mod pi_base;
 mod profile_check;
 mod profile_fuzz;
+mod resolver_oracle;
