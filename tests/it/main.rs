@@ -31,4 +31,5 @@ mod partition_corrupt;
 mod pi_base;
 mod profile_check;
 mod profile_fuzz;
+mod resolver_fuzz;
 mod resolver_oracle;

@@ -15,7 +15,7 @@ use crate::profile::Packages;
 
 use super::explain::ResolveError;
 use super::policy::Policy;
-use super::solve::{RemovalReason, Run, State, broken_names};
+use super::solve::{RemovalReason, Run, State, broken_groups};
 use super::universe::{Universe, VersionId};
 
 /// A package to unpack.
@@ -113,7 +113,7 @@ pub fn resolve(universe: &Universe, packages: &Packages) -> Result<Resolution, R
         }
     }
     let initial = universe.installed().clone();
-    let broken_before = broken_names(universe, &initial);
+    let broken_before = broken_groups(universe, &initial);
     let doomed: HashSet<String> = packages.remove.iter().cloned().collect();
     let mut state = State {
         want: initial.clone(),
@@ -137,7 +137,7 @@ pub fn resolve(universe: &Universe, packages: &Packages) -> Result<Resolution, R
         }
         run.repair(&broken_before)?;
     }
-    remove_requested(universe, &mut state, &packages.remove, &broken_before)?;
+    remove_requested(universe, &mut state, &packages.remove)?;
     Ok(build(universe, &initial, &state))
 }
 
@@ -146,8 +146,8 @@ fn remove_requested(
     universe: &Universe,
     state: &mut State,
     names: &[String],
-    broken_before: &HashSet<String>,
 ) -> Result<(), ResolveError> {
+    let before = state.want.clone();
     for name in names {
         let Some(&id) = state.want.get(name) else {
             continue;
@@ -164,9 +164,6 @@ fn remove_requested(
     let mut names_sorted: Vec<&String> = state.want.keys().collect();
     names_sorted.sort();
     for dependent in names_sorted {
-        if broken_before.contains(dependent) {
-            continue;
-        }
         let Some(&id) = state.want.get(dependent) else {
             continue;
         };
@@ -176,7 +173,8 @@ fn remove_requested(
             .groups()
             .chain(relations.depends.groups())
         {
-            if group_met(universe, &state.want, group) {
+            // Only what the removal itself leaves unmet is its fault.
+            if group_met(universe, &state.want, group) || !group_met(universe, &before, group) {
                 continue;
             }
             let removed = group

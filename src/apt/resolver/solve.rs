@@ -497,25 +497,28 @@ impl Run<'_, '_> {
 
     /// After the requests: installed packages left with an unmet dependency are upgraded
     /// to their candidate, as apt's problem resolver does, or the run fails.
-    pub fn repair(&mut self, broken_before: &HashSet<String>) -> Result<(), ResolveError> {
+    pub fn repair(
+        &mut self,
+        broken_before: &HashSet<(VersionId, usize)>,
+    ) -> Result<(), ResolveError> {
         let universe = self.universe;
         for _ in 0..MAX_DEPTH {
             let mut names: Vec<&String> = self.state.want.keys().collect();
             names.sort();
             let mut found = None;
             for name in names {
-                if broken_before.contains(name) {
-                    continue;
-                }
                 let Some(&id) = self.state.want.get(name) else {
                     continue;
                 };
                 let relations = universe.relations(id);
-                if let Some(group) = relations
+                if let Some((_, group)) = relations
                     .pre_depends
                     .groups()
                     .chain(relations.depends.groups())
-                    .find(|g| !self.group_met(g))
+                    .enumerate()
+                    .find(|(position, g)| {
+                        !broken_before.contains(&(id, *position)) && !self.group_met(g)
+                    })
                 {
                     found = Some((name.clone(), id, one_group(group), group.to_vec()));
                     break;
@@ -567,35 +570,25 @@ fn label_name(universe: &Universe, id: VersionId) -> String {
         .map_or_else(String::new, |v| v.name.clone())
 }
 
-/// The names among `want` whose Pre-Depends or Depends are already unmet, so that a base
-/// image that ships a broken package does not fail every resolution.
-pub(crate) fn broken_names(
+/// The dependency groups (version, position among Pre-Depends then Depends) already unmet
+/// in `want`, so that a base image shipping a broken package does not fail every
+/// resolution.
+pub(crate) fn broken_groups(
     universe: &Universe,
     want: &HashMap<String, VersionId>,
-) -> HashSet<String> {
-    let met = |relation: &Relation| {
-        want.get(&relation.name)
-            .is_some_and(|&id| universe.satisfies(id, relation))
-            || universe
-                .providers_of(&relation.name)
-                .iter()
-                .any(|&(id, _)| {
-                    universe
-                        .version(id)
-                        .is_some_and(|v| want.get(&v.name) == Some(&id))
-                        && universe.satisfies(id, relation)
-                })
-    };
+) -> HashSet<(VersionId, usize)> {
     let mut broken = HashSet::new();
-    for (name, &id) in want {
+    for &id in want.values() {
         let relations = universe.relations(id);
-        if relations
+        for (position, group) in relations
             .pre_depends
             .groups()
             .chain(relations.depends.groups())
-            .any(|group| !group.iter().any(met))
+            .enumerate()
         {
-            broken.insert(name.clone());
+            if !super::resolution::group_met(universe, want, group) {
+                broken.insert((id, position));
+            }
         }
     }
     broken
