@@ -747,3 +747,69 @@ fn remove_an_installed_leaf() {
     });
     assert_eq!(resolution.remove.len(), 1);
 }
+
+#[test]
+fn installed_package_breaking_the_new_one_is_upgraded() {
+    agree(&Scenario {
+        suites: one_suite(vec![
+            "Package: server\nVersion: 2.0",
+            "Package: plugin\nVersion: 2.0\nBreaks: server (>= 3.0)",
+            "Package: app\nVersion: 1.0\nDepends: server (>= 2.0)",
+        ]),
+        installed: vec![
+            "Package: server\nVersion: 1.0",
+            "Package: plugin\nVersion: 1.0\nBreaks: server (>= 2.0)",
+        ],
+        install: vec!["app"],
+        remove: vec![],
+        recommends: false,
+    });
+}
+
+#[test]
+fn newer_installed_version_is_not_downgraded() {
+    agree(&Scenario {
+        suites: vec![
+            Suite {
+                name: "stable",
+                priority: 500,
+                packages: vec![
+                    "Package: lib\nVersion: 1.0",
+                    "Package: app\nVersion: 1.0\nDepends: lib (>= 1.0), helper",
+                    "Package: helper\nVersion: 1.0",
+                ],
+            },
+            Suite {
+                name: "testing",
+                priority: 990,
+                packages: vec!["Package: helper\nVersion: 0.9"],
+            },
+        ],
+        installed: vec!["Package: lib\nVersion: 2.0"],
+        install: vec!["app"],
+        remove: vec![],
+        recommends: false,
+    });
+}
+
+#[test]
+fn pin_above_1000_downgrades() {
+    agree(&Scenario {
+        suites: vec![
+            Suite {
+                name: "stable",
+                priority: 500,
+                packages: vec!["Package: app\nVersion: 1.0\nDepends: lib"],
+            },
+            Suite {
+                name: "old",
+                priority: 1001,
+                packages: vec!["Package: lib\nVersion: 0.5"],
+            },
+        ],
+        installed: vec!["Package: lib\nVersion: 2.0"],
+        install: vec!["app", "lib"],
+        remove: vec![],
+        recommends: false,
+    });
+}
