@@ -11,6 +11,7 @@
 //! - [`status`]: dpkg's `status` database, read and written.
 //! - [`sources`]: apt's source lists.
 //! - [`rewrite`]: the profile's URI prefix rewrites, applied to entries and list files.
+//! - [`resolver`]: choosing what to install and remove, as apt would.
 //!
 //! Signatures (which keys a repository is trusted with, and whether its `InRelease` or
 //! `Release` + `Release.gpg` carries a good signature by one of them):
@@ -59,6 +60,7 @@ pub mod packages;
 pub mod relation;
 pub mod release;
 pub mod repository;
+pub mod resolver;
 pub mod rewrite;
 mod signature;
 pub mod source_set;

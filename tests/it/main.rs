@@ -36,3 +36,5 @@ mod profile_check;
 mod profile_fuzz;
 mod repo_fixture;
 mod repo_load;
+mod resolver_fuzz;
+mod resolver_oracle;
