@@ -37,6 +37,9 @@
 //!   diversions, returning what dpkg records in `info/<pkg>.list` and `.md5sums`.
 //! - [`dpkg`]: the image's dpkg database, recording unpacked packages and purging
 //!   installed ones as dpkg would.
+//! - [`config`]: the image's own apt configuration, made to agree with the build.
+//! - [`install()`](install::install): all of the above as one stage, from the profile to
+//!   the packages unpacked and recorded in the image.
 //! - [`firstboot`]: the unit that runs the deferred `preinst` steps and
 //!   `dpkg --configure -a` once on the node.
 //!
@@ -47,6 +50,7 @@ pub mod ar;
 mod certificate;
 mod cleartext;
 pub mod compression;
+pub mod config;
 pub mod content;
 pub mod control_files;
 pub mod deb;
@@ -54,6 +58,7 @@ pub mod deb822;
 pub mod diversion;
 pub mod dpkg;
 pub mod firstboot;
+pub mod install;
 mod keyring;
 pub mod package;
 pub mod packages;

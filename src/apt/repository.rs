@@ -220,6 +220,16 @@ pub enum RepositoryError {
     /// A sources list of the image is malformed.
     #[error(transparent)]
     Sources(Box<SourcesError>),
+    /// The profile's key file cannot be read.
+    #[error("repository {repo}: key file {}: {source}", path.display())]
+    KeyFile {
+        /// The repository.
+        repo: String,
+        /// The key file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A keyring cannot be used.
     #[error("repository {repo}: {source}")]
     Keyring {

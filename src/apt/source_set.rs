@@ -7,8 +7,6 @@
 //! `trusted.gpg.d/`. A source marked `trusted=yes` is refused. This module loads nothing
 //! from the repositories themselves (see [`super::repository`]).
 
-use std::path::Path;
-
 use super::keyring::{Keyring, MAX_KEYRING_BYTES, is_keyring_file_name};
 use super::repository::{LoadPolicy, RepositoryError, RepositorySource};
 use super::rewrite::Rewrites;
@@ -34,6 +32,9 @@ pub struct ConfiguredRepository {
     pub policy: LoadPolicy,
     /// Its apt pin priority.
     pub priority: i16,
+    /// The key as obtained, for the image's own apt configuration: the profile's key file
+    /// or the fetched key; empty for the base's own sources, whose keys are in the image.
+    pub key: Vec<u8>,
 }
 
 /// The base image's `deb` sources from `/etc/apt/sources.list` and
@@ -96,25 +97,33 @@ pub fn base_repositories(
             keyring,
             policy: LoadPolicy::default(),
             priority: BASE_PRIORITY,
+            key: Vec::new(),
         });
     }
     Ok(out)
 }
 
-/// A profile `[[repository]]` with its key: a file (relative paths are taken from
-/// `profile_dir`), or a download accepted only with the pinned fingerprint.
+/// A profile `[[repository]]` with its key: a file (its path already resolved against the
+/// profile's folder by validation), or a download accepted only with the pinned fingerprint.
 pub fn profile_repository(
     repo: &Repository,
-    profile_dir: &Path,
     fetcher: &Fetcher,
 ) -> Result<ConfiguredRepository, RepositoryError> {
     let keyring_err = |source| RepositoryError::Keyring {
         repo: repo.name.clone(),
         source: Box::new(source),
     };
-    let keyring = match &repo.key {
+    let (keyring, key) = match &repo.key {
         RepositoryKey::File(path) => {
-            Keyring::from_file(&profile_dir.join(path)).map_err(keyring_err)?
+            let bytes = std::fs::read(path).map_err(|source| RepositoryError::KeyFile {
+                repo: repo.name.clone(),
+                path: path.clone(),
+                source,
+            })?;
+            (
+                Keyring::from_bytes(&bytes, &path.display().to_string()).map_err(keyring_err)?,
+                bytes,
+            )
         }
         RepositoryKey::Url { url, fingerprint } => {
             let fetch_err = |source| RepositoryError::Fetch {
@@ -128,7 +137,7 @@ pub fn profile_repository(
             fetcher
                 .store_verified(Some(url.as_str()), &bytes)
                 .map_err(fetch_err)?;
-            ring
+            (ring, bytes)
         }
     };
     Ok(ConfiguredRepository {
@@ -146,6 +155,7 @@ pub fn profile_repository(
             allow_weak: repo.allow_weak_signatures,
         },
         priority: repo.priority,
+        key,
     })
 }
 

@@ -4,6 +4,7 @@
 mod apt_fixture;
 mod apt_fuzz;
 mod apt_gpg;
+mod apt_install;
 mod apt_keyring;
 mod apt_repository;
 mod apt_signature;

@@ -383,7 +383,7 @@ fn a_key_fetched_by_url_needs_the_pinned_fingerprint() {
     let profile_dir = tempfile::tempdir().unwrap();
 
     let configured: ConfiguredRepository =
-        profile_repository(&profile_repo(&server, &repo.key_fp), profile_dir.path(), &f).unwrap();
+        profile_repository(&profile_repo(&server, &repo.key_fp), &f).unwrap();
     assert_eq!(configured.priority, 100);
     let loaded = load(
         &f,
@@ -397,8 +397,7 @@ fn a_key_fetched_by_url_needs_the_pinned_fingerprint() {
     assert_eq!(packages(&loaded), expected_packages());
 
     let other = "0123456789ABCDEF0123456789ABCDEF01234567";
-    let err =
-        profile_repository(&profile_repo(&server, other), profile_dir.path(), &f).unwrap_err();
+    let err = profile_repository(&profile_repo(&server, other), &f).unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, RepositoryError::Keyring { .. }), "{message}");
     assert!(
@@ -409,8 +408,9 @@ fn a_key_fetched_by_url_needs_the_pinned_fingerprint() {
     // A key file beside the profile works too.
     std::fs::write(profile_dir.path().join("archive.gpg"), repo.key()).unwrap();
     let mut by_file = profile_repo(&server, &repo.key_fp);
-    by_file.key = RepositoryKey::File("archive.gpg".into());
-    let configured = profile_repository(&by_file, profile_dir.path(), &f).unwrap();
+    by_file.key = RepositoryKey::File(profile_dir.path().join("archive.gpg"));
+    let configured = profile_repository(&by_file, &f).unwrap();
+    assert_eq!(configured.key, repo.key());
     assert_eq!(configured.keyring.fingerprints(), vec![repo.key_fp.clone()]);
 }
 
