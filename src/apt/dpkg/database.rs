@@ -10,9 +10,10 @@
 //!   when the package ships none. Multi-Arch: same packages use `<pkg>:<arch>.<file>`.
 //! - The previous version's info files are replaced.
 //!
+//! - Its trigger interests are registered in `triggers/` (see [`super::triggers`]).
+//!
 //! `status` is written sorted by package name then architecture, as dpkg writes it, with
-//! the previous text kept as `status-old`. Trigger interests (`triggers/File`,
-//! `triggers/<name>`) and the `available` file are not written here; the maintainer
+//! the previous text kept as `status-old`. The `available` file is not written; the maintainer
 //! scripts dpkg would run at unpack (`preinst`, the old version's `prerm`/`postrm
 //! upgrade`) are not run: the preinst steps are remembered as [`PreinstStep`]s for the
 //! first-boot unit.
@@ -20,6 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::DpkgError;
+use super::triggers::update_interests;
 use crate::apt::deb::DebPackage;
 use crate::apt::deb822::{self, Options, OwnedParagraph};
 use crate::apt::diversion::Diversions;
@@ -402,6 +404,11 @@ impl Database {
         }
         let list = admin_path(&format!("info/{new_info}.list"));
         write_file(tree, &list, unpacked.list_text(), 0o644, self.mtime)?;
+        if let Some(old) = &old {
+            update_interests(tree, &entry_info_name(old), None, self.mtime)?;
+        }
+        let triggers = deb.control.get("triggers").map(|f| f.bytes.as_slice());
+        update_interests(tree, &new_info, triggers, self.mtime)?;
 
         let owners = self.owners_index(tree)?;
         if let Some(old) = &old {
@@ -481,6 +488,11 @@ impl Database {
         tree: &Tree,
     ) -> Result<&mut BTreeMap<TreePath, BTreeSet<String>>, DpkgError> {
         self.owners_index(tree)
+    }
+
+    /// The time given to written files.
+    pub(crate) fn mtime(&self) -> Timestamp {
+        self.mtime
     }
 
     /// Forgets a purged package's deferred step.
