@@ -13,7 +13,8 @@
 
 use std::collections::BTreeSet;
 
-use super::database::{Database, entry_info_name, list_of, remove_info_files};
+use super::admin_dir::{entry_info_name, list_of, remove_info_files};
+use super::database::Database;
 use super::error::DpkgError;
 use super::triggers::update_interests;
 use crate::tree::{Inode, Kind, Tree, TreePath};

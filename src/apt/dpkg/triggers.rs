@@ -7,7 +7,7 @@
 //! `activate` directives fire again when `dpkg --configure -a` configures them on first
 //! boot; file triggers fired by unpacked paths (a `man-db` index refresh, say) are lost.
 
-use super::database::{admin_path, read_file, write_file};
+use super::admin_dir::{admin_path, read_file, write_file};
 use super::error::DpkgError;
 use crate::tree::{Timestamp, Tree, TreePath};
 
