@@ -25,7 +25,7 @@ use super::admin_dir::{
     remove_info_files, write_file,
 };
 use super::error::DpkgError;
-use super::triggers::update_interests;
+use super::triggers::{check_interests, update_interests};
 use crate::apt::deb::DebPackage;
 use crate::apt::deb822::{self, Options, OwnedParagraph};
 use crate::apt::diversion::Diversions;
@@ -303,31 +303,34 @@ impl Database {
         }
         let entry = StatusEntry::from_control(&control, Status::UNPACKED, &conffiles, &deb_name)?;
 
-        // Info files: the old version's go, the new version's come.
+        // Info files: every name is checked before anything changes; then the old
+        // version's go and the new version's come.
+        let mut info: Vec<(TreePath, Vec<u8>, u32)> = Vec::new();
+        for file in deb.control.info_files() {
+            let path = info_path(&format!("{new_info}.{}", file.name))?;
+            info.push((path, file.bytes.clone(), file.mode & 0o7777));
+        }
+        if deb.control.get("md5sums").is_none() {
+            let path = info_path(&format!("{new_info}.md5sums"))?;
+            info.push((path, unpacked.md5sums_text(), 0o644));
+        }
+        info.push((
+            info_path(&format!("{new_info}.list"))?,
+            unpacked.list_text(),
+            0o644,
+        ));
+        let triggers = deb.control.get("triggers").map(|f| f.bytes.as_slice());
+        check_interests(&new_info, triggers.unwrap_or_default())?;
         if let Some(old) = &old {
             remove_info_files(tree, &entry_info_name(old))?;
         }
         remove_info_files(tree, &new_info)?;
-        for file in deb.control.info_files() {
-            let path = info_path(&format!("{new_info}.{}", file.name))?;
-            write_file(
-                tree,
-                &path,
-                file.bytes.clone(),
-                file.mode & 0o7777,
-                self.mtime,
-            )?;
+        for (path, bytes, mode) in info {
+            write_file(tree, &path, bytes, mode, self.mtime)?;
         }
-        if deb.control.get("md5sums").is_none() {
-            let path = info_path(&format!("{new_info}.md5sums"))?;
-            write_file(tree, &path, unpacked.md5sums_text(), 0o644, self.mtime)?;
-        }
-        let list = info_path(&format!("{new_info}.list"))?;
-        write_file(tree, &list, unpacked.list_text(), 0o644, self.mtime)?;
         if let Some(old) = &old {
             update_interests(tree, &entry_info_name(old), None, self.mtime)?;
         }
-        let triggers = deb.control.get("triggers").map(|f| f.bytes.as_slice());
         update_interests(tree, &new_info, triggers, self.mtime)?;
 
         let owners = self.owners_index(tree)?;

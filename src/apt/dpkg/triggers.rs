@@ -46,6 +46,20 @@ fn word(info_name: &str, noawait: bool) -> String {
     }
 }
 
+/// Refuses a `triggers` control file naming a trigger that cannot be a file name, so a
+/// package is refused before anything of it is recorded.
+pub(crate) fn check_interests(info_name: &str, control: &[u8]) -> Result<(), DpkgError> {
+    for (name, _) in interests(control) {
+        if !name.starts_with('/') && crate::tree::check_name(name.as_bytes()).is_err() {
+            return Err(DpkgError::BadControl {
+                deb: info_name.to_owned(),
+                reason: format!("trigger name `{name}` is not usable as a file name"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Replaces the interests of `info_name` by those of its `triggers` control file
 /// (`None` to remove them, as on purge).
 pub(crate) fn update_interests(
