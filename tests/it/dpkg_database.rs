@@ -112,6 +112,24 @@ Description: the web application
     file(&mut tree, "var/lib/dpkg/arch", b"armhf\n", 0o644);
     file(
         &mut tree,
+        "var/lib/dpkg/triggers/File",
+        b"/usr/share/man shared\n/usr/share/oldtool oldtool\n",
+        0o644,
+    );
+    file(
+        &mut tree,
+        "var/lib/dpkg/triggers/oldtool-trig",
+        b"oldtool\n",
+        0o644,
+    );
+    file(
+        &mut tree,
+        "var/lib/dpkg/triggers/common",
+        b"shared\noldtool/noawait\n",
+        0o644,
+    );
+    file(
+        &mut tree,
         "var/lib/dpkg/info/dpkg.list",
         b"/.\n/usr\n/usr/bin\n/usr/bin/dpkg\n",
         0o644,
@@ -258,6 +276,11 @@ fn build(dir: &Path, spec: &Spec) -> PathBuf {
         put(
             "DEBIAN/templates",
             b"Template: webapp/port\nType: string\nDescription: port\n",
+            0o644,
+        );
+        put(
+            "DEBIAN/triggers",
+            b"interest-noawait /usr/share/webapp-plugins\ninterest common\ninterest-noawait webapp-reload\nactivate-noawait ldconfig\n",
             0o644,
         );
     }
@@ -430,6 +453,31 @@ fn database_matches_real_dpkg_and_the_tools_accept_it() {
         &timeless(&mine.join("var/lib/dpkg/info"), &[]),
         &timeless(&real.join("var/lib/dpkg/info"), &[]),
         "info/",
+    );
+    // Trigger interests, registered as dpkg registers them. One difference: on this
+    // hand-written base, dpkg 1.21's purge left `oldtool`'s interests behind (on a
+    // database it wrote itself it removes them, and deletes `File` once empty); we
+    // remove them, so they are left out of the comparison and checked to be gone.
+    let trig = ["Lock", "Unincorp", "oldtool-trig"];
+    let real_trig = real.join("var/lib/dpkg/triggers");
+    for name in ["File", "common"] {
+        let text = fs::read_to_string(real_trig.join(name)).unwrap();
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.contains("oldtool"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        fs::write(real_trig.join(name), kept).unwrap();
+    }
+    assert_same(
+        &timeless(&mine.join("var/lib/dpkg/triggers"), &trig),
+        &timeless(&real_trig, &trig),
+        "triggers/",
+    );
+    assert!(!mine.join("var/lib/dpkg/triggers/oldtool-trig").exists());
+    assert_eq!(
+        fs::read_to_string(mine.join("var/lib/dpkg/triggers/File")).unwrap(),
+        "/usr/share/man shared\n/usr/share/webapp-plugins webapp/noawait\n"
     );
     // The rest of the root: the same, but for our enablement links and first-boot files.
     let mut skip = vec!["var/lib/dpkg", "var/lib/pi-imager", "usr/lib/pi-imager"];

@@ -10,30 +10,32 @@
 //!   when the package ships none. Multi-Arch: same packages use `<pkg>:<arch>.<file>`.
 //! - The previous version's info files are replaced.
 //!
+//! - Its trigger interests are registered in `triggers/` (see [`super::triggers`]).
+//!
 //! `status` is written sorted by package name then architecture, as dpkg writes it, with
-//! the previous text kept as `status-old`. Trigger interests (`triggers/File`,
-//! `triggers/<name>`) and the `available` file are not written here; the maintainer
+//! the previous text kept as `status-old`. The `available` file is not written; the maintainer
 //! scripts dpkg would run at unpack (`preinst`, the old version's `prerm`/`postrm
 //! upgrade`) are not run: the preinst steps are remembered as [`PreinstStep`]s for the
 //! first-boot unit.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::admin_dir::{
+    MAX_INFO_BYTES, admin_path, entry_info_name, info_name, info_path, list_of, read_file,
+    remove_info_files, write_file,
+};
 use super::error::DpkgError;
+use super::triggers::{check_interests, update_interests};
 use crate::apt::deb::DebPackage;
 use crate::apt::deb822::{self, Options, OwnedParagraph};
 use crate::apt::diversion::Diversions;
 use crate::apt::package::MultiArch;
 use crate::apt::status::{Conffile, State, Status, StatusEntry, StatusFile};
 use crate::apt::unpack::{InstalledFiles, UnpackedFiles};
-use crate::tree::{Content, Inode, Kind, Timestamp, Tree, TreePath};
+use crate::tree::{Timestamp, Tree, TreePath};
 
-/// dpkg's administrative directory inside the image.
-pub const ADMIN_DIR: &str = "var/lib/dpkg";
 /// The largest `status` file read (a full desktop system's is a few MiB).
 const MAX_STATUS_BYTES: u64 = 256 << 20;
-/// The largest single info file read (`.list` of the biggest packages are a few MiB).
-const MAX_INFO_BYTES: u64 = 64 << 20;
 
 /// A maintainer's `preinst` step dpkg would have run at unpack, deferred to first boot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,86 +63,6 @@ pub struct Database {
     /// Path to the info names of the packages listing it; loaded on first need.
     owners: Option<BTreeMap<TreePath, BTreeSet<String>>>,
     preinst: Vec<PreinstStep>,
-}
-
-/// `var/lib/dpkg/<rest>` as a tree path.
-pub(crate) fn admin_path(rest: &str) -> TreePath {
-    let text = if rest.is_empty() {
-        ADMIN_DIR.to_owned()
-    } else {
-        format!("{ADMIN_DIR}/{rest}")
-    };
-    // The admin directory and the names dpkg uses are fixed, valid paths.
-    TreePath::parse(text).unwrap_or_default()
-}
-
-/// Reads a regular file of the tree (symlinks followed); `None` when absent.
-pub(crate) fn read_file(
-    tree: &Tree,
-    path: &TreePath,
-    limit: u64,
-) -> Result<Option<Vec<u8>>, DpkgError> {
-    let err = |reason: String| DpkgError::Read {
-        path: path.to_string(),
-        reason,
-    };
-    let Ok(inode) = tree.lookup(path) else {
-        return Ok(None);
-    };
-    match &inode.kind {
-        Kind::File { size, content } => content
-            .read_to_vec(*size, limit)
-            .map(Some)
-            .map_err(|e| err(e.to_string())),
-        _ => Err(err("it is not a regular file".to_owned())),
-    }
-}
-
-/// Puts a root-owned file at `path` (parent symlinks resolved, missing parents created).
-pub(crate) fn write_file(
-    tree: &mut Tree,
-    path: &TreePath,
-    bytes: Vec<u8>,
-    mode: u32,
-    mtime: Timestamp,
-) -> Result<(), DpkgError> {
-    let err = |source| DpkgError::Tree {
-        path: path.to_string(),
-        source,
-    };
-    let parent = path.parent().unwrap_or_default();
-    tree.create_dir_all(&parent, &Inode::dir(0o755, mtime))
-        .map_err(err)?;
-    let dest = tree.resolve(path, false).map_err(err)?;
-    let size = bytes.len() as u64;
-    let inode = Inode::new(
-        Kind::File {
-            size,
-            content: Content::inline(bytes),
-        },
-        mode,
-        mtime,
-    );
-    tree.replace(dest, inode).map_err(err)?;
-    Ok(())
-}
-
-/// The `info/` name of a package: `name:arch` for Multi-Arch: same, else `name`.
-fn info_name(name: &str, arch: &str, multi_arch: MultiArch) -> String {
-    if multi_arch == MultiArch::Same {
-        format!("{name}:{arch}")
-    } else {
-        name.to_owned()
-    }
-}
-
-/// The `info/` name of an installed entry.
-pub(crate) fn entry_info_name(entry: &StatusEntry) -> String {
-    info_name(
-        entry.name(),
-        entry.architecture().unwrap_or(""),
-        entry.multi_arch(),
-    )
 }
 
 impl Database {
@@ -381,27 +303,35 @@ impl Database {
         }
         let entry = StatusEntry::from_control(&control, Status::UNPACKED, &conffiles, &deb_name)?;
 
-        // Info files: the old version's go, the new version's come.
+        // Info files: every name is checked before anything changes; then the old
+        // version's go and the new version's come.
+        let mut info: Vec<(TreePath, Vec<u8>, u32)> = Vec::new();
+        for file in deb.control.info_files() {
+            let path = info_path(&format!("{new_info}.{}", file.name))?;
+            info.push((path, file.bytes.clone(), file.mode & 0o7777));
+        }
+        if deb.control.get("md5sums").is_none() {
+            let path = info_path(&format!("{new_info}.md5sums"))?;
+            info.push((path, unpacked.md5sums_text(), 0o644));
+        }
+        info.push((
+            info_path(&format!("{new_info}.list"))?,
+            unpacked.list_text(),
+            0o644,
+        ));
+        let triggers = deb.control.get("triggers").map(|f| f.bytes.as_slice());
+        check_interests(&new_info, triggers.unwrap_or_default())?;
         if let Some(old) = &old {
             remove_info_files(tree, &entry_info_name(old))?;
         }
         remove_info_files(tree, &new_info)?;
-        for file in deb.control.info_files() {
-            let path = admin_path(&format!("info/{new_info}.{}", file.name));
-            write_file(
-                tree,
-                &path,
-                file.bytes.clone(),
-                file.mode & 0o7777,
-                self.mtime,
-            )?;
+        for (path, bytes, mode) in info {
+            write_file(tree, &path, bytes, mode, self.mtime)?;
         }
-        if deb.control.get("md5sums").is_none() {
-            let path = admin_path(&format!("info/{new_info}.md5sums"));
-            write_file(tree, &path, unpacked.md5sums_text(), 0o644, self.mtime)?;
+        if let Some(old) = &old {
+            update_interests(tree, &entry_info_name(old), None, self.mtime)?;
         }
-        let list = admin_path(&format!("info/{new_info}.list"));
-        write_file(tree, &list, unpacked.list_text(), 0o644, self.mtime)?;
+        update_interests(tree, &new_info, triggers, self.mtime)?;
 
         let owners = self.owners_index(tree)?;
         if let Some(old) = &old {
@@ -483,6 +413,11 @@ impl Database {
         self.owners_index(tree)
     }
 
+    /// The time given to written files.
+    pub(crate) fn mtime(&self) -> Timestamp {
+        self.mtime
+    }
+
     /// Forgets a purged package's deferred step.
     pub(crate) fn forget_preinst(&mut self, info_name: &str) {
         self.preinst.retain(|s| s.info_name != info_name);
@@ -528,48 +463,125 @@ fn identity(
         "allowed" => MultiArch::Allowed,
         _ => MultiArch::No,
     };
+    // dpkg's rules (Policy 5.6.1 and dpkg-architecture): these become file names.
+    let name_ok = name.len() >= 2
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+    if !name_ok {
+        return Err(bad("the Package field is not a valid package name"));
+    }
+    if !arch
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(bad("the Architecture field is not a valid architecture"));
+    }
     Ok((name.to_owned(), arch.to_owned(), multi_arch))
 }
 
-/// The paths of `info/<info_name>.list` (empty when there is none).
-pub(crate) fn list_of(tree: &Tree, info_name: &str) -> Result<Vec<TreePath>, DpkgError> {
-    let path = admin_path(&format!("info/{info_name}.list"));
-    let Some(bytes) = read_file(tree, &path, MAX_INFO_BYTES)? else {
-        return Ok(Vec::new());
-    };
-    InstalledFiles::from_list(&bytes, Vec::new())
-        .map(|f| f.files)
-        .map_err(|source| DpkgError::BadList {
-            file: path.to_string(),
-            source,
-        })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apt::compression::Compression;
+    use crate::apt::control_files::{ControlFile, ControlFiles};
+    use crate::tree::Inode;
 
-/// Removes every `info/<info_name>.<file>`, returning their names. As in dpkg, the file
-/// type is what follows the last dot, so `foo.bar.list` belongs to `foo.bar`.
-pub(crate) fn remove_info_files(
-    tree: &mut Tree,
-    info_name: &str,
-) -> Result<Vec<String>, DpkgError> {
-    let dir = admin_path("info");
-    let Ok(dir) = tree.resolve(&dir, true) else {
-        return Ok(Vec::new());
-    };
-    let doomed: Vec<(TreePath, String)> = tree
-        .children(&dir)
-        .filter_map(|(path, _)| {
-            let name = String::from_utf8_lossy(path.file_name()?).into_owned();
-            let (owner, _) = name.rsplit_once('.')?;
-            (owner == info_name).then(|| (path.clone(), name))
-        })
-        .collect();
-    let mut names = Vec::new();
-    for (path, name) in doomed {
-        tree.remove(&path).map_err(|source| DpkgError::Tree {
-            path: path.to_string(),
-            source,
-        })?;
-        names.push(name);
+    fn deb(control: &str) -> DebPackage {
+        DebPackage {
+            file: "x.deb".into(),
+            control: ControlFiles {
+                files: vec![
+                    ControlFile {
+                        name: "control".into(),
+                        mode: 0o644,
+                        bytes: control.as_bytes().to_vec(),
+                    },
+                    ControlFile {
+                        name: "postinst".into(),
+                        mode: 0o755,
+                        bytes: b"#!/bin/sh\n".to_vec(),
+                    },
+                ],
+            },
+            entries: Vec::new(),
+            control_compression: Compression::Xz,
+            data_compression: Compression::Xz,
+        }
     }
-    Ok(names)
+
+    fn tree() -> Tree {
+        let t = Timestamp::from_secs(7);
+        let mut tree = Tree::new(Inode::dir(0o755, t));
+        let status = admin_path("status");
+        tree.create_dir_all(&status.parent().unwrap(), &Inode::dir(0o755, t))
+            .unwrap();
+        let text =
+            "Package: dpkg\nStatus: install ok installed\nArchitecture: armhf\nVersion: 1.17\n\n";
+        tree.insert(status, Inode::file(text, 0o644, t)).unwrap();
+        tree
+    }
+
+    fn unpacked(name: &str) -> UnpackedFiles {
+        UnpackedFiles {
+            package: name.into(),
+            files: vec![TreePath::root()],
+            md5sums: Vec::new(),
+            conffiles: Vec::new(),
+            removed: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn hostile_names_are_refused_before_anything_is_written() {
+        let mut tree = tree();
+        let mut db = Database::read(&tree).unwrap();
+        assert_eq!(db.arch(), "armhf");
+        let before = tree.len();
+        for control in [
+            "Package: a/b\nVersion: 1\nArchitecture: armhf\n",
+            "Package: ab\nVersion: 1\nArchitecture: ../x\n",
+            "Package: ab\nVersion: 1\n",
+        ] {
+            let name = control
+                .lines()
+                .next()
+                .unwrap()
+                .trim_start_matches("Package: ");
+            let err = db
+                .record_unpacked(&mut tree, &deb(control), &unpacked(name))
+                .unwrap_err();
+            assert!(matches!(err, DpkgError::BadControl { .. }), "{err}");
+        }
+        assert_eq!(tree.len(), before);
+    }
+
+    #[test]
+    fn records_scripts_executable_and_status_unpacked() {
+        let mut tree = tree();
+        let mut db = Database::read(&tree).unwrap();
+        let control = "Package: ab\nVersion: 1.0\nArchitecture: armhf\nMulti-Arch: same\nDescription: x\n y\n";
+        db.record_unpacked(&mut tree, &deb(control), &unpacked("ab"))
+            .unwrap();
+        db.write(&mut tree).unwrap();
+        let script = tree.get(&admin_path("info/ab:armhf.postinst")).unwrap();
+        assert_eq!((script.mode, script.uid, script.gid), (0o755, 0, 0));
+        assert_eq!(script.mtime, Timestamp::from_secs(7));
+        assert!(tree.get(&admin_path("info/ab:armhf.list")).is_some());
+        assert!(tree.get(&admin_path("info/ab:armhf.md5sums")).is_some());
+        let status = read_file(&tree, &admin_path("status"), 1 << 20)
+            .unwrap()
+            .unwrap();
+        let status = String::from_utf8(status).unwrap();
+        assert!(
+            status.starts_with("Package: ab\nStatus: install ok unpacked\n"),
+            "{status}"
+        );
+        let old = read_file(&tree, &admin_path("status-old"), 1 << 20)
+            .unwrap()
+            .unwrap();
+        assert!(old.starts_with(b"Package: dpkg\n"));
+        assert_eq!(db.pending_preinst()[0].args, ["install"]);
+    }
 }

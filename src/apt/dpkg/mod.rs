@@ -6,15 +6,19 @@
 //!   `.list` files (who owns a path), and recording an unpacked package.
 //! - [`purge`]: removing an installed package's files, conffiles, records and
 //!   enablement links.
+//! - [`triggers`]: the trigger interests packages register at unpack.
 //!
 //! Nothing here runs a maintainer script: the `preinst` steps dpkg would have run are
 //! kept as [`PreinstStep`]s for the first-boot unit ([`crate::apt::firstboot`]), which
 //! also runs `dpkg --configure -a` on the node.
 
+mod admin_dir;
 pub mod database;
 pub mod error;
 pub mod purge;
+pub mod triggers;
 
-pub use database::{ADMIN_DIR, Database, PreinstStep};
+pub use admin_dir::ADMIN_DIR;
+pub use database::{Database, PreinstStep};
 pub use error::DpkgError;
 pub use purge::PurgeReport;

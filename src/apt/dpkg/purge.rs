@@ -5,15 +5,18 @@
 //! Checked against dpkg 1.21: the files of its `.list` that no other package lists are
 //! removed, deepest first; directories only when empty; its conffiles together with the
 //! copies dpkg and editors leave beside them (`.dpkg-old`, `.dpkg-new`, `.dpkg-dist`,
-//! `.dpkg-tmp`, `~`, `.bak`, `%`, `#name#`); every `info/<pkg>.*`; and its `status` entry,
+//! `.dpkg-tmp`, `~`, `.bak`, `%`, `#name#`); every `info/<pkg>.*`; its trigger interests;
+//! and its `status` entry,
 //! which disappears (dpkg does not keep `purge ok not-installed` entries). The
 //! maintainer scripts are not run, so what a `postrm purge` does beyond enablement
 //! (removing users, logs, caches) is not done.
 
 use std::collections::BTreeSet;
 
-use super::database::{Database, entry_info_name, list_of, remove_info_files};
+use super::admin_dir::{entry_info_name, list_of, remove_info_files};
+use super::database::Database;
 use super::error::DpkgError;
+use super::triggers::update_interests;
 use crate::tree::{Inode, Kind, Tree, TreePath};
 
 /// The suffixes of conffile copies dpkg removes with a purged conffile.
@@ -181,6 +184,7 @@ impl Database {
         report.removed = removed;
         report.kept = kept;
         report.info_files = remove_info_files(tree, &info)?;
+        update_interests(tree, &info, None, self.mtime())?;
         self.status_mut().entries.remove(index);
         self.forget_preinst(&info);
         Ok(report)
