@@ -6,6 +6,7 @@ mod apt_fuzz;
 mod apt_gpg;
 mod apt_install;
 mod apt_keyring;
+mod apt_live;
 mod apt_repository;
 mod apt_signature;
 mod apt_sources;
