@@ -873,3 +873,17 @@ fn deep_failure_names_the_whole_chain() {
         assert!(message.contains(name), "{name} missing from: {message}");
     }
 }
+
+#[test]
+fn conflict_with_a_package_the_profile_removes() {
+    let resolution = agree(&Scenario {
+        suites: one_suite(vec![
+            "Package: postfix\nVersion: 3.7\nConflicts: exim4\nProvides: mail-transport-agent",
+        ]),
+        installed: vec!["Package: exim4\nVersion: 4.96\nProvides: mail-transport-agent"],
+        install: vec!["postfix"],
+        remove: vec!["exim4"],
+        recommends: false,
+    });
+    assert_eq!(resolution.remove.len(), 1);
+}
