@@ -407,7 +407,10 @@ fn both_refuse(scenario: &Scenario) -> String {
     assert!(theirs.is_err(), "apt succeeded: {theirs:?}");
     match ours(&built, scenario) {
         Ok(resolution) => panic!("we succeeded: {:?}", outcome_of(&resolution)),
-        Err(error) => error.to_string(),
+        Err(error) => {
+            eprintln!("our refusal: {error}");
+            error.to_string()
+        }
     }
 }
 
@@ -812,4 +815,75 @@ fn pin_above_1000_downgrades() {
         remove: vec![],
         recommends: false,
     });
+}
+
+#[test]
+fn multi_arch_any_and_a_virtual_request() {
+    agree(&Scenario {
+        suites: one_suite(vec![
+            "Package: app\nVersion: 1.0\nDepends: python3:any (>= 3.11)",
+            "Package: python3\nVersion: 3.11.2\nMulti-Arch: allowed",
+            "Package: perl\nVersion: 5.36\nMulti-Arch: foreign",
+            "Package: only-provider\nVersion: 1.0\nProvides: www-browser",
+        ]),
+        installed: vec![],
+        install: vec!["app", "www-browser"],
+        remove: vec![],
+        recommends: false,
+    });
+}
+
+#[test]
+fn any_qualifier_needs_multi_arch_allowed() {
+    let message = both_refuse(&Scenario {
+        suites: one_suite(vec![
+            "Package: app\nVersion: 1.0\nDepends: perl:any",
+            "Package: perl\nVersion: 5.36\nMulti-Arch: foreign",
+        ]),
+        installed: vec![],
+        install: vec!["app"],
+        remove: vec![],
+        recommends: false,
+    });
+    assert!(
+        message.contains("app") && message.contains("perl:any"),
+        "{message}"
+    );
+}
+
+#[test]
+fn deep_failure_names_the_whole_chain() {
+    let message = both_refuse(&Scenario {
+        suites: one_suite(vec![
+            "Package: app\nVersion: 1.0\nDepends: mid",
+            "Package: mid\nVersion: 1.0\nDepends: libc6 (>= 3.0)",
+            "Package: libc6\nVersion: 2.36",
+        ]),
+        installed: vec!["Package: libc6\nVersion: 2.36"],
+        install: vec!["app"],
+        remove: vec![],
+        recommends: false,
+    });
+    for name in [
+        "app (1.0) (requested) depends on mid",
+        "mid (1.0)",
+        "libc6 (>= 3.0)",
+        "2.36",
+    ] {
+        assert!(message.contains(name), "{name} missing from: {message}");
+    }
+}
+
+#[test]
+fn conflict_with_a_package_the_profile_removes() {
+    let resolution = agree(&Scenario {
+        suites: one_suite(vec![
+            "Package: postfix\nVersion: 3.7\nConflicts: exim4\nProvides: mail-transport-agent",
+        ]),
+        installed: vec!["Package: exim4\nVersion: 4.96\nProvides: mail-transport-agent"],
+        install: vec!["postfix"],
+        remove: vec!["exim4"],
+        recommends: false,
+    });
+    assert_eq!(resolution.remove.len(), 1);
 }

@@ -25,7 +25,7 @@ impl fmt::Display for Chain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (index, step) in self.0.iter().enumerate() {
             if index > 0 {
-                f.write_str(", which ")?;
+                f.write_str("; ")?;
             }
             write!(f, "{} ({})", step.name, step.version)?;
             if index == 0 {
@@ -78,7 +78,7 @@ pub enum ResolveError {
         reasons: Vec<String>,
     },
     /// Two packages may not be installed together.
-    #[error("{package} {kind} {other}, which {other_state}; {chain}")]
+    #[error("{package} {kind} {other}, which {other_state} (via {chain})")]
     Conflict {
         /// `name (version)` of the package being installed.
         package: String,

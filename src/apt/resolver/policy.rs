@@ -108,3 +108,77 @@ impl Policy {
         chosen
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apt::packages::PackagesIndex;
+    use crate::apt::resolver::universe::Origin;
+    use crate::apt::status::StatusFile;
+
+    fn origin(name: &str, priority: i32, versions: &[&str]) -> Origin {
+        let mut text = String::new();
+        for version in versions {
+            text.push_str(&format!(
+                "Package: lib\nVersion: {version}\nArchitecture: all\nFilename: pool/lib_{version}.deb\nSize: 1\nSHA256: {}\n\n",
+                "0".repeat(64)
+            ));
+        }
+        Origin {
+            name: name.to_owned(),
+            suite: Some(name.to_owned()),
+            codename: None,
+            priority,
+            indexes: vec![PackagesIndex::parse(text, "Packages").expect("index")],
+        }
+    }
+
+    fn universe(installed: Option<&str>, origins: Vec<Origin>) -> Universe {
+        let status = installed.map_or_else(String::new, |v| {
+            format!(
+                "Package: lib\nStatus: install ok installed\nVersion: {v}\nArchitecture: all\n\n"
+            )
+        });
+        Universe::new(
+            "armhf",
+            origins,
+            StatusFile::parse(&status, "status").expect("status"),
+        )
+    }
+
+    fn candidate(universe: &Universe, release: Option<&str>) -> Option<String> {
+        let id = Policy::new(universe, release).candidate(universe, "lib", universe.installed())?;
+        Some(universe.version(id)?.version.to_string())
+    }
+
+    #[test]
+    fn highest_priority_then_highest_version() {
+        let u = universe(
+            None,
+            vec![
+                origin("a", 500, &["1.0", "1.1"]),
+                origin("b", 100, &["2.0"]),
+            ],
+        );
+        assert_eq!(candidate(&u, None).as_deref(), Some("1.1"));
+        assert_eq!(candidate(&u, Some("b")).as_deref(), Some("2.0"));
+    }
+
+    #[test]
+    fn installed_is_not_downgraded_below_1000() {
+        let u = universe(Some("3.0"), vec![origin("a", 990, &["1.0"])]);
+        assert_eq!(candidate(&u, None).as_deref(), Some("3.0"));
+        let u = universe(Some("3.0"), vec![origin("a", 1001, &["1.0"])]);
+        assert_eq!(candidate(&u, None).as_deref(), Some("1.0"));
+    }
+
+    #[test]
+    fn installed_outranks_low_priority_upgrades() {
+        let u = universe(Some("1.0"), vec![origin("a", 50, &["2.0"])]);
+        assert_eq!(candidate(&u, None).as_deref(), Some("1.0"));
+        let u = universe(Some("1.0"), vec![origin("a", 100, &["2.0"])]);
+        assert_eq!(candidate(&u, None).as_deref(), Some("2.0"));
+        let u = universe(None, vec![origin("a", -1, &["2.0"])]);
+        assert_eq!(candidate(&u, None), None);
+    }
+}

@@ -321,10 +321,10 @@ impl Run<'_, '_> {
             text.push_str(" and no origin provides one that does");
         } else {
             text.push_str(&format!(
-                " and only lower-priority versions would ({}; name their release with -t, \
-                 i.e. `{}/<release>` in the profile, or raise its priority)",
-                fitting.join(", "),
-                relation.name
+                " and only versions the pins do not choose would ({}; request the package \
+                 with `/<release>` in the profile, as apt-get -t does, or raise that \
+                 origin's priority)",
+                fitting.join(", ")
             ));
         }
         text

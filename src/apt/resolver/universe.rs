@@ -357,9 +357,8 @@ impl Universe {
     fn qualifier_ok(&self, version: &PackageVersion, qualifier: Option<&ArchQualifier>) -> bool {
         match qualifier {
             None | Some(ArchQualifier::Native) => true,
-            Some(ArchQualifier::Any) => {
-                matches!(version.multi_arch, MultiArch::Allowed | MultiArch::Foreign)
-            }
+            // apt lets only `Multi-Arch: allowed` packages satisfy `name:any`.
+            Some(ArchQualifier::Any) => version.multi_arch == MultiArch::Allowed,
             Some(ArchQualifier::Arch(arch)) => {
                 *arch == self.architecture
                     && (version.architecture == *arch || version.architecture == "all")
