@@ -10,7 +10,7 @@
 //! - [`explain`]: the errors, each naming the chain from the request to the failure.
 //! - [`resolution`]: the profile-level driver ([`resolve`]), the unpack order and the
 //!   result types.
-//! - [`check`]: an independent consistency check of a resolved installed set.
+//! - [`mod@check`]: an independent consistency check of a resolved installed set.
 
 pub mod check;
 pub mod explain;
