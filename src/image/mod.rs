@@ -1,6 +1,7 @@
 //! Disk formats: partition tables and filesystems, read and written without mounting
 //! anything. Nothing here knows about Raspberry Pi or Debian.
 
+pub mod compress;
 pub mod disk;
 pub mod ext4;
 pub mod fat;

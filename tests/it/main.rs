@@ -13,6 +13,7 @@ mod apt_sources;
 mod apt_status;
 mod apt_version;
 mod base;
+mod compress;
 mod deb_fixture;
 mod deb_hostile;
 mod deb_read;
