@@ -2,6 +2,7 @@
 //! anything. Nothing here knows about Raspberry Pi or Debian.
 
 pub mod bmap;
+pub mod compress;
 pub mod disk;
 pub mod ext4;
 pub mod fat;

@@ -14,6 +14,7 @@ mod apt_status;
 mod apt_version;
 mod base;
 mod bmap;
+mod compress;
 mod deb_fixture;
 mod deb_hostile;
 mod deb_read;
