@@ -3,26 +3,13 @@
 //! by our `Release` and `Packages` parsers and checked against the files themselves.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pi_imager::apt::relation::Op;
 use pi_imager::apt::{MultiArch, PackagesIndex, Release};
 use sha2::{Digest, Sha256};
 
-fn run(dir: &Path, program: &str, args: &[&str]) -> Vec<u8> {
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} is needed for this test: {e}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
+use crate::repo_fixture::run;
 
 /// Builds `pool/main/<name>.deb` from a control file and one data file.
 fn build_deb(repo: &Path, name: &str, control: &str) {
