@@ -78,6 +78,29 @@ fn make_root(dir: &Path, total: u64) -> (u64, usize) {
     (written, files)
 }
 
+/// `mke2fs -d src` with the bench's feature set, into `image` (at `offset` when given).
+fn mke2fs(src: &Path, image: &Path, offset: Option<u64>, size: u64) {
+    let mut cmd = Command::new("mke2fs");
+    cmd.args([
+        "-q",
+        "-F",
+        "-t",
+        "ext4",
+        "-O",
+        &format!("none,{FEATURES}"),
+        "-L",
+        "rootfs",
+    ]);
+    if let Some(offset) = offset {
+        cmd.arg(format!("-Eoffset={offset}"));
+    }
+    run(cmd
+        .arg("-d")
+        .arg(src)
+        .arg(image)
+        .arg(format!("{}k", size / 1024)));
+}
+
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -132,41 +155,12 @@ fn main() {
         .args(["-F", "32", "-n", "bootfs", "--offset=16384"])
         .arg(&base)
         .arg("524288"));
-    run(Command::new("mke2fs")
-        .args([
-            "-q",
-            "-F",
-            "-t",
-            "ext4",
-            "-O",
-            &format!("none,{FEATURES}"),
-            "-L",
-            "rootfs",
-        ])
-        .arg(format!("-Eoffset={root_start}"))
-        .arg("-d")
-        .arg(&src)
-        .arg(&base)
-        .arg((fs_size / 1024).to_string() + "k"));
+    mke2fs(&src, &base, Some(root_start), fs_size);
 
     // The reference: mke2fs -d from the directory, alone.
     let reference = scratch.path().join("reference.img");
     let start = Instant::now();
-    run(Command::new("mke2fs")
-        .args([
-            "-q",
-            "-F",
-            "-t",
-            "ext4",
-            "-O",
-            &format!("none,{FEATURES}"),
-            "-L",
-            "rootfs",
-            "-d",
-        ])
-        .arg(&src)
-        .arg(&reference)
-        .arg((fs_size / 1024).to_string() + "k"));
+    mke2fs(&src, &reference, None, fs_size);
     let reference_secs = start.elapsed().as_secs_f64();
     std::fs::remove_file(&reference).unwrap();
 

@@ -180,10 +180,6 @@ struct MountImageSummary {
     content: Option<String>,
 }
 
-fn source(s: &Source) -> String {
-    s.to_string()
-}
-
 fn path_text(p: &Path) -> String {
     p.display().to_string()
 }
@@ -263,7 +259,7 @@ impl Summary {
                 },
             }),
             server: profile.server().map(|s| ServerSummary {
-                source: source(&s.source),
+                source: s.source.to_string(),
                 sha256: s.sha256.as_ref().map(|d| d.as_str().to_string()),
                 path: s.path.clone(),
                 args: s.args.clone(),

@@ -162,11 +162,12 @@ pub fn install(
     let universe = Universe::new(&arch, origins, db.status().clone());
     let resolution = resolve(&universe, profile.packages())?;
     for package in &resolution.unpack {
+        // Every origin the resolver names is one of ours: it only knows the ones built above.
         let uri = names
             .iter()
-            .position(|n| *n == package.origin)
-            .map(|i| configured[i].source.uri.as_str())
-            .unwrap_or_default();
+            .zip(&configured)
+            .find(|(name, _)| **name == package.origin)
+            .map_or("", |(_, c)| c.source.uri.as_str());
         let path = fetch_deb(
             fetcher,
             uri,
@@ -180,7 +181,8 @@ pub fn install(
         })?;
         let deb = DebPackage::open(&path, store, &DebLimits::default())?;
         let old = db.installed_files(tree, &deb)?;
-        let info_name = package.name.clone();
+        // `name:arch` for Multi-Arch: same packages, as dpkg names their info files.
+        let info_name = db.info_name(&deb)?;
         let unpacked = {
             let owned = |p: &crate::tree::TreePath| db.owned_by_other(&info_name, p);
             unpack(tree, &deb, old.as_ref(), db.diversions(), &owned)?

@@ -13,7 +13,7 @@ use super::{BaseError, RootFs};
 use crate::image::ext4::{Ext4, Ext4Error, FileType, Inode as Ext4Inode};
 use crate::image::io::{ImageFile, Slice};
 use crate::image::partition::PartitionTable;
-use crate::tree::{Content, Extent, Inode, InodeId, Kind, Timestamp, Tree, TreePath};
+use crate::tree::{Content, Extent, Inode, Kind, Timestamp, Tree, TreePath};
 
 /// Finds and reads the root partition.
 pub(super) fn find(
@@ -74,7 +74,7 @@ pub(super) fn find(
                 }
                 by_ino.insert(entry.ino, at.clone());
             }
-            let _: InodeId = tree.insert(at, inode).map_err(tree_error)?;
+            tree.insert(at, inode).map_err(tree_error)?;
         }
         if !problems.is_empty() {
             return Err(ext4_error(problems));
