@@ -9,5 +9,6 @@ pub mod check;
 pub mod fetch;
 pub mod image;
 pub mod inspect;
+pub mod node;
 pub mod profile;
 pub mod tree;

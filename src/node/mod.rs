@@ -1,0 +1,49 @@
+//! The node stage: the profile's per-node settings (boot files, network, swap, storage,
+//! system, users, SSH, web server, the server binary, overlays) written into the trees the
+//! way the base's Raspberry Pi OS generation expects them.
+//!
+//! It takes the fleet's shared root (base + packages) cloned for one node, and the boot
+//! partition's tree, and changes both. It knows Raspberry Pi OS and Debian conventions; it
+//! does not fetch, resolve packages or write any image bytes. Every path it writes or
+//! changes is returned, so the manifest can list it.
+
+use std::collections::BTreeSet;
+
+use crate::profile::{Generation, Node, Profile};
+use crate::tree::{Timestamp, Tree, TreePath};
+
+/// The ids the image writer will give the card, which boot files and fstab must name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskIds {
+    /// The boot partition as fstab names it, such as `PARTUUID=1a2b3c4d-01`.
+    pub boot: String,
+    /// The root partition as cmdline.txt and fstab name it, such as `PARTUUID=1a2b3c4d-02`.
+    pub root: String,
+}
+
+/// Everything the node stage reads besides the trees.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeContext<'a> {
+    /// The checked profile.
+    pub profile: &'a Profile,
+    /// The node being built (the profile's settings with its overrides applied).
+    pub node: &'a Node,
+    /// The base's generation (detected, or the profile's override).
+    pub generation: Generation,
+    /// The card's partition ids.
+    pub ids: &'a DiskIds,
+    /// The time every written file gets (the lock's epoch).
+    pub mtime: Timestamp,
+}
+
+/// What the node stage wrote.
+#[derive(Debug, Clone, Default)]
+pub struct NodeOutcome {
+    /// Paths of the root filesystem written, changed or removed.
+    pub root: BTreeSet<TreePath>,
+    /// Paths of the boot filesystem written, changed or removed.
+    pub boot: BTreeSet<TreePath>,
+    /// Decisions worth printing at build time and recording in the manifest, one sentence
+    /// each (such as the PHP-FPM sizing).
+    pub notes: Vec<String>,
+}
