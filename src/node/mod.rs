@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use crate::profile::{Generation, Node, Profile};
-use crate::tree::{Timestamp, Tree, TreePath};
+use crate::tree::{Timestamp, TreePath};
 
 /// The ids the image writer will give the card, which boot files and fstab must name.
 #[derive(Debug, Clone, PartialEq, Eq)]
