@@ -7,6 +7,10 @@
 //! does not fetch, resolve packages or write any image bytes. Every path it writes or
 //! changes is returned, so the manifest can list it.
 
+mod edit;
+
+pub use edit::{EditError, Editor, MAX_READ};
+
 use std::collections::BTreeSet;
 
 use crate::profile::{Generation, Node, Profile};
