@@ -7,6 +7,8 @@
 //! This is where the pieces meet; each piece (repository loading, resolution, unpacking,
 //! the database) lives in its own module and knows nothing of the others.
 
+use std::collections::BTreeMap;
+
 use super::config::{ImageRepository, write_image_config};
 use super::content::ContentStore;
 use super::deb::{DebError, DebLimits, DebPackage};
@@ -18,7 +20,7 @@ use super::rewrite::Rewrites;
 use super::source_set::{base_repositories, profile_repository};
 use super::unpack::{UnpackError, unpack};
 use crate::fetch::{FetchError, Fetcher};
-use crate::profile::Profile;
+use crate::profile::{Mirror, Profile, Source};
 use crate::tree::{Timestamp, Tree};
 
 /// What the lock file records of one repository.
@@ -79,9 +81,58 @@ pub enum AptError {
     /// The first-boot unit could not be written.
     #[error(transparent)]
     Firstboot(#[from] FirstbootError),
+    /// The packages resolved now are not the ones the lock records.
+    #[error(
+        "the packages no longer resolve as the lock records: {}; run `pi-imager lock` to update the lock",
+        differences.join("; ")
+    )]
+    LockMismatch {
+        /// Each difference, one sentence.
+        differences: Vec<String>,
+    },
     /// The image's apt configuration could not be written.
     #[error("the image's apt configuration: {0}")]
     Config(String),
+}
+
+/// What a lock pins of the apt stage; empty when there is no lock.
+#[derive(Debug, Clone, Default)]
+pub struct AptPins {
+    /// For each repository (by its lock name), the SHA-256 of its signed Release.
+    pub releases: BTreeMap<String, [u8; 32]>,
+    /// The packages the lock records: the resolution must come out exactly so.
+    pub packages: Option<Vec<LockEntry>>,
+}
+
+/// Where the build fetches each repository from: its own URI, or the profile's mirror for
+/// it. Mirrors change where bytes come from, never which bytes: everything is still checked
+/// against the signed metadata.
+fn fetch_uri(uri: &str, mirrors: &[Mirror]) -> Result<String, AptError> {
+    let Some(mirror) = mirrors.iter().find(|m| {
+        let prefix = m.prefix.trim_end_matches('/');
+        uri == prefix || uri.starts_with(&format!("{prefix}/"))
+    }) else {
+        return Ok(uri.to_owned());
+    };
+    let rest = &uri[mirror.prefix.trim_end_matches('/').len()..];
+    let target = match &mirror.target {
+        Source::Url(url) => url.as_str().trim_end_matches('/').to_owned(),
+        Source::Path(path) => {
+            let absolute = std::fs::canonicalize(path)
+                .map_err(|e| AptError::Config(format!("mirror {}: {e}", path.display())))?;
+            url::Url::from_directory_path(&absolute)
+                .map_err(|()| {
+                    AptError::Config(format!(
+                        "mirror {} cannot be named by a file: URL",
+                        absolute.display()
+                    ))
+                })?
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned()
+        }
+    };
+    Ok(format!("{target}{rest}"))
 }
 
 /// Installs the profile's packages into `tree` (the base image's root). `now` is compared
@@ -94,6 +145,28 @@ pub fn install(
     now: i64,
     mtime: Timestamp,
 ) -> Result<AptOutcome, AptError> {
+    install_pinned(
+        tree,
+        profile,
+        fetcher,
+        store,
+        now,
+        mtime,
+        &AptPins::default(),
+    )
+}
+
+/// [`install`], held to a lock: each repository's signed Release must be the pinned one,
+/// and the resolution must equal the locked package list.
+pub fn install_pinned(
+    tree: &mut Tree,
+    profile: &Profile,
+    fetcher: &Fetcher,
+    store: &ContentStore,
+    now: i64,
+    mtime: Timestamp,
+    pins: &AptPins,
+) -> Result<AptOutcome, AptError> {
     let base = profile.base();
     let rewrites = Rewrites::new(
         base.rewrite_sources
@@ -105,11 +178,30 @@ pub fn install(
         repo.policy = LoadPolicy {
             accept_expired: base.accept_expired,
             allow_weak: base.allow_weak_signatures,
+            pinned: None,
         };
     }
     let base_count = configured.len();
     for repo in profile.repositories() {
         configured.push(profile_repository(repo, fetcher)?);
+    }
+    let names: Vec<String> = configured
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i < base_count {
+                format!("base-{i}")
+            } else {
+                c.source.name.clone()
+            }
+        })
+        .collect();
+    // The lock and the image name repositories by their own URIs; only fetching uses the
+    // mirrors.
+    let original_uris: Vec<String> = configured.iter().map(|c| c.source.uri.clone()).collect();
+    for (repo, name) in configured.iter_mut().zip(&names) {
+        repo.source.uri = fetch_uri(&repo.source.uri, profile.mirrors())?;
+        repo.policy.pinned = pins.releases.get(name).copied();
     }
     let mut db = Database::read(tree)?;
     db.set_mtime(mtime);
@@ -125,17 +217,6 @@ pub fn install(
             now,
         )?);
     }
-    let names: Vec<String> = configured
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            if i < base_count {
-                format!("base-{i}")
-            } else {
-                c.source.name.clone()
-            }
-        })
-        .collect();
     let mut outcome = AptOutcome::default();
     let origins = loaded
         .iter()
@@ -149,11 +230,11 @@ pub fn install(
             indexes: l.indexes.iter().map(|i| i.index.clone()).collect(),
         })
         .collect();
-    for (l, name) in loaded.iter().zip(&names) {
+    for ((l, name), uri) in loaded.iter().zip(&names).zip(&original_uris) {
         outcome.warnings.extend(l.warnings.iter().cloned());
         outcome.repositories.push(RepositoryLock {
             name: name.clone(),
-            uri: l.source.uri.clone(),
+            uri: uri.clone(),
             suite: l.source.suite.clone(),
             release_sha256: hex(&l.release_sha256),
             date: l.date,
@@ -161,6 +242,9 @@ pub fn install(
     }
     let universe = Universe::new(&arch, origins, db.status().clone());
     let resolution = resolve(&universe, profile.packages())?;
+    if let Some(locked) = &pins.packages {
+        check_locked(locked, &resolution.lock())?;
+    }
     for package in &resolution.unpack {
         // Every origin the resolver names is one of ours: it only knows the ones built above.
         let uri = names
@@ -209,6 +293,26 @@ pub fn install(
     write_image_config(tree, &rewrites, &extra, mtime).map_err(AptError::Config)?;
     outcome.packages = resolution.lock();
     Ok(outcome)
+}
+
+/// The resolution must be the locked one; the error lists what differs.
+fn check_locked(locked: &[LockEntry], resolved: &[LockEntry]) -> Result<(), AptError> {
+    if locked == resolved {
+        return Ok(());
+    }
+    let describe = |e: &LockEntry| format!("{} {} ({})", e.name, e.version, e.architecture);
+    let mut differences: Vec<String> = locked
+        .iter()
+        .filter(|e| !resolved.contains(e))
+        .map(|e| format!("locked {} is not chosen now", describe(e)))
+        .collect();
+    differences.extend(
+        resolved
+            .iter()
+            .filter(|e| !locked.contains(e))
+            .map(|e| format!("{} is chosen but not in the lock", describe(e))),
+    );
+    Err(AptError::LockMismatch { differences })
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -65,6 +65,10 @@ pub struct LoadPolicy {
     pub accept_expired: bool,
     /// Accept algorithms apt no longer trusts (SHA-1), with a warning.
     pub allow_weak: bool,
+    /// The SHA-256 of the signed Release file the lock recorded: that exact file is used
+    /// (from the cache when it is there), and any other is refused. A pinned Release is
+    /// not judged by its `Valid-Until`: pinning by digest already rules out a replay.
+    pub pinned: Option<[u8; 32]>,
 }
 
 /// One parsed `Packages` index.
@@ -120,6 +124,21 @@ pub enum RepositoryError {
         url: String,
         /// Why.
         source: Box<SignatureError>,
+    },
+    /// The repository now serves another signed Release than the one the lock pinned, and
+    /// the cache does not hold the pinned one.
+    #[error(
+        "repository {repo}: {url} has changed since the lock was written (sha256 {actual}, locked {locked}) and the cache does not hold the locked copy; run `pi-imager lock` to update the lock"
+    )]
+    LockMismatch {
+        /// The repository.
+        repo: String,
+        /// The signed file.
+        url: String,
+        /// The digest the lock records.
+        locked: String,
+        /// The digest of what was served.
+        actual: String,
     },
     /// The signature verified only with algorithms apt no longer trusts.
     #[error(
@@ -273,7 +292,10 @@ pub fn load(
     let signature_policy = SignaturePolicy {
         allow_weak: policy.allow_weak,
     };
-    let signed = fetch_signed(fetcher, source, keyring, &signature_policy)?;
+    let signed = match policy.pinned {
+        Some(pinned) => fetch_pinned(fetcher, source, keyring, &signature_policy, pinned)?,
+        None => fetch_signed(fetcher, source, keyring, &signature_policy)?,
+    };
     let text = std::str::from_utf8(&signed.verified.signed_text).map_err(|_| {
         RepositoryError::NotText {
             repo: repo(),
@@ -291,7 +313,15 @@ pub fn load(
             .map_err(|err| signature_error(source, &signed.url, err))?;
     }
     let mut warnings = Vec::new();
-    if let Some(valid_until) = release.valid_until.filter(|until| now > *until) {
+    let judged_now = if policy.pinned.is_some() {
+        None
+    } else {
+        Some(now)
+    };
+    if let Some(valid_until) = release
+        .valid_until
+        .filter(|until| judged_now.is_some_and(|now| now > *until))
+    {
         let valid_until = signature::format_time(valid_until);
         if !policy.accept_expired {
             return Err(RepositoryError::Expired {
@@ -437,6 +467,54 @@ fn fetch_signed(
         url: release_url,
         verified,
     })
+}
+
+/// The signed Release the lock pinned: the cached InRelease with that digest when there is
+/// one (no network needed), else whatever the repository serves now, which must be it.
+fn fetch_pinned(
+    fetcher: &Fetcher,
+    source: &RepositorySource,
+    keyring: &Keyring,
+    policy: &SignaturePolicy,
+    pinned: [u8; 32],
+) -> Result<Signed, RepositoryError> {
+    let expected = Expected {
+        sha256: pinned,
+        size: None,
+    };
+    let cached = fetcher
+        .cached(&expected)
+        .map_err(|err| RepositoryError::Fetch {
+            repo: source.name.clone(),
+            source: err,
+        })?;
+    if let Some(path) = cached {
+        let inrelease_url = source.dists_url("InRelease");
+        if let Ok(bytes) = std::fs::read(&path) {
+            if let Ok(verified) = signature::verify_inrelease(&bytes, keyring, policy, None) {
+                return Ok(Signed {
+                    sha256: pinned,
+                    files: vec![(inrelease_url.clone(), bytes)],
+                    url: inrelease_url,
+                    verified,
+                });
+            }
+        }
+    }
+    let signed = fetch_signed(fetcher, source, keyring, policy)?;
+    if signed.sha256 != pinned {
+        return Err(RepositoryError::LockMismatch {
+            repo: source.name.clone(),
+            url: signed.url,
+            locked: hex(&pinned),
+            actual: hex(&signed.sha256),
+        });
+    }
+    Ok(signed)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn signature_error(source: &RepositorySource, url: &str, err: SignatureError) -> RepositoryError {

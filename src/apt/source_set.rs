@@ -153,6 +153,7 @@ pub fn profile_repository(
         policy: LoadPolicy {
             accept_expired: repo.accept_expired,
             allow_weak: repo.allow_weak_signatures,
+            pinned: None,
         },
         priority: repo.priority,
         key,

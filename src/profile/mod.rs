@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use model::{
-    Base, Board, Compression, Device, Generation, Image, Keyword, MaxChildren, Mount, MountImage,
-    Network, Node, PackageRequest, Packages, PartitionTable, Profile, Renderer, Repository,
-    RepositoryKey, Server, Ssh, Swap, System, User, Web, WebServer,
+    Base, Board, Compression, Device, Generation, Image, Keyword, MaxChildren, Mirror, Mount,
+    MountImage, Network, Node, PackageRequest, Packages, PartitionTable, Profile, Renderer,
+    Repository, RepositoryKey, Server, Ssh, Swap, System, User, Web, WebServer,
 };
 pub use network::{Ipv4Cidr, Ipv4Config, Ipv6Cidr, Ipv6Config};
 pub use size::Size;

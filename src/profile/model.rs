@@ -172,6 +172,7 @@ pub struct Profile {
     pub(super) server: Option<Server>,
     pub(super) overlays: Vec<PathBuf>,
     pub(super) nodes: Vec<Node>,
+    pub(super) mirrors: Vec<Mirror>,
 }
 
 impl Profile {
@@ -227,7 +228,14 @@ impl Profile {
     pub fn overlays(&self) -> &[PathBuf] {
         &self.overlays
     }
-    /// The nodes to build, with fleet overrides applied; at least one.
+    /// Where the build fetches repositories from instead of their own URIs, longest prefix
+    /// first. The image's apt configuration keeps the original URIs.
+    pub fn mirrors(&self) -> &[Mirror] {
+        &self.mirrors
+    }
+
+    /// The nodes to build, with their overrides applied (one named after the image when
+    /// the profile has no `[[node]]`).
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
     }
@@ -465,6 +473,17 @@ pub struct Network {
     pub dns: Vec<IpAddr>,
     /// Which configuration system to write for.
     pub renderer: Renderer,
+}
+
+/// A `[mirrors]` entry: repositories whose URI starts with `prefix` are fetched from
+/// `target` during the build. Safe because every file fetched is checked against signed
+/// metadata; it changes where bytes come from, never which bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    /// The URI prefix as the sources name it.
+    pub prefix: String,
+    /// Where to fetch instead: a URL, or a local directory beside the profile.
+    pub target: Source,
 }
 
 /// One node of the fleet, with its overrides applied.

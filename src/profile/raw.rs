@@ -35,6 +35,8 @@ pub struct RawProfile {
     pub files: Option<Spanned<RawFiles>>,
     #[serde(default)]
     pub node: Vec<Spanned<RawNode>>,
+    /// `[mirrors]`: URI prefix → where the build fetches it from instead.
+    pub mirrors: Option<Spanned<BTreeMap<Str, Str>>>,
 }
 
 /// `[image]`

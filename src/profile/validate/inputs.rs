@@ -7,8 +7,8 @@ use toml::Spanned;
 
 use super::Ctx;
 use crate::profile::model::{
-    Base, Compression, Generation, Image, PackageRequest, Packages, Repository, RepositoryKey,
-    Server,
+    Base, Compression, Generation, Image, Mirror, PackageRequest, Packages, Repository,
+    RepositoryKey, Server,
 };
 use crate::profile::names::{
     check_account_name, check_file_stem, check_node_path, check_package_name, check_release_name,
@@ -141,6 +141,36 @@ pub(super) fn base(ctx: &mut Ctx<'_, '_>, raw: &RawProfile) -> Option<Base> {
             .as_ref()
             .is_some_and(|v| *v.get_ref()),
     })
+}
+
+/// `[mirrors]`: each key an apt source URI prefix, each value a URL or a local directory.
+pub(super) fn mirrors(ctx: &mut Ctx<'_, '_>, raw: &RawProfile) -> Vec<Mirror> {
+    let mut out = Vec::new();
+    let Some(map) = &raw.mirrors else {
+        return out;
+    };
+    for (from, to) in map.get_ref() {
+        let key = format!("mirrors.\"{}\"", from.get_ref());
+        let from_ok = ctx.parse(from, &key, check_archive_url).is_some();
+        let dir = ctx.dir.to_path_buf();
+        let target = ctx.parse(to, &key, |text| {
+            Source::parse(text, &dir, Allowed::AnyUrl, Expect::Directory)
+        });
+        if let (true, Some(target)) = (from_ok, target) {
+            out.push(Mirror {
+                prefix: from.get_ref().clone(),
+                target,
+            });
+        }
+    }
+    // Longest prefix first, so a more specific mirror wins.
+    out.sort_by(|a, b| {
+        b.prefix
+            .len()
+            .cmp(&a.prefix.len())
+            .then(a.prefix.cmp(&b.prefix))
+    });
+    out
 }
 
 fn check_archive_url(text: &str) -> Result<url::Url, String> {

@@ -143,6 +143,7 @@ pub fn validate(raw: &RawProfile, path: &Path, diags: &mut Diagnostics<'_>) -> O
     let server = inputs::server(&mut ctx, raw);
     let overlays = inputs::overlays(&mut ctx, raw);
     let nodes = nodes::nodes(&mut ctx, raw);
+    let mirrors = inputs::mirrors(&mut ctx, raw);
     if ctx.diags.has_errors() {
         return None;
     }
@@ -161,5 +162,6 @@ pub fn validate(raw: &RawProfile, path: &Path, diags: &mut Diagnostics<'_>) -> O
         server,
         overlays,
         nodes: nodes?,
+        mirrors,
     })
 }
