@@ -490,15 +490,15 @@ fn fetch_pinned(
         })?;
     if let Some(path) = cached {
         let inrelease_url = source.dists_url("InRelease");
-        if let Ok(bytes) = std::fs::read(&path) {
-            if let Ok(verified) = signature::verify_inrelease(&bytes, keyring, policy, None) {
-                return Ok(Signed {
-                    sha256: pinned,
-                    files: vec![(inrelease_url.clone(), bytes)],
-                    url: inrelease_url,
-                    verified,
-                });
-            }
+        if let Ok(bytes) = std::fs::read(&path)
+            && let Ok(verified) = signature::verify_inrelease(&bytes, keyring, policy, None)
+        {
+            return Ok(Signed {
+                sha256: pinned,
+                files: vec![(inrelease_url.clone(), bytes)],
+                url: inrelease_url,
+                verified,
+            });
         }
     }
     let signed = fetch_signed(fetcher, source, keyring, policy)?;
