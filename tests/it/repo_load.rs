@@ -271,6 +271,7 @@ fn an_expired_release_is_refused_unless_accepted() {
     let accepting = LoadPolicy {
         accept_expired: true,
         allow_weak: false,
+        pinned: None,
     };
     let loaded = load_default(&repo, &server, &cache, accepting, later).unwrap();
     assert_eq!(packages(&loaded), expected_packages());
@@ -562,6 +563,7 @@ fn a_weak_signature_needs_the_opt_in_and_is_warned_about() {
     let allowing = LoadPolicy {
         accept_expired: false,
         allow_weak: true,
+        pinned: None,
     };
     let loaded = load_with(allowing).unwrap();
     assert_eq!(packages(&loaded), expected_packages());
