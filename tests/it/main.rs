@@ -19,6 +19,7 @@ mod deb_fixture;
 mod deb_hostile;
 mod deb_read;
 mod deb_unpack;
+mod demo_inputs;
 mod disk;
 mod dpkg_database;
 mod ext4;
