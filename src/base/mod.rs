@@ -9,11 +9,13 @@
 mod boot;
 mod os_release;
 mod root;
+mod zip;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use os_release::OsRelease;
+pub use zip::{EntryReader, METHOD_DEFLATE, METHOD_STORED, ZipArchive, ZipEntry, ZipError};
 
 use crate::image::ext4::{Ext4Error, Superblock};
 use crate::image::fat::{FatError, FatType};
