@@ -9,12 +9,15 @@
 mod boot;
 mod os_release;
 mod root;
+mod source;
+mod sparse;
 mod zip;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use os_release::OsRelease;
+pub use source::{BaseFormat, BaseSourceError, FetchedBase, MAX_IMAGE_SIZE, fetch_base};
 pub use zip::{EntryReader, METHOD_DEFLATE, METHOD_STORED, ZipArchive, ZipEntry, ZipError};
 
 use crate::image::ext4::{Ext4Error, Superblock};

@@ -22,5 +22,6 @@ mod download;
 mod error;
 mod transport;
 
+pub(crate) use cache::hex;
 pub use cache::{Expected, Fetcher, Progress};
 pub use error::FetchError;
