@@ -10,7 +10,9 @@
 //! not the name. The unpacked image is cached as `base/<download sha256>.img`, written beside
 //! its final name, synced and renamed, so a second build (or a second process) finds it ready
 //! and nothing ever sees half of it. A published base never changes under its digest, so a
-//! cached image is trusted without unpacking it again.
+//! cached image is trusted without unpacking it again. Even a raw `.img` is copied (sparsely)
+//! into the cache: the trees read from it refer to its bytes for the whole build, and a file
+//! beside the profile may be changed while the build runs.
 //!
 //! This module does not read the image's partitions or filesystems ([`super::BaseImage`]
 //! does), nor write the lock: the caller prints and records what was newly pinned.

@@ -190,6 +190,29 @@ fn a_second_call_reuses_the_unpacked_image() {
 }
 
 #[test]
+fn two_fetchers_unpacking_at_once_agree() {
+    let published = published();
+    let cache = tempfile::tempdir().unwrap();
+    let source = Source::Path(published.dir.path().join("base.img.gz"));
+    let images: Vec<PathBuf> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| fetch_base(&fetcher(cache.path(), false), &source, None)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap().unwrap().image)
+            .collect()
+    });
+    assert_eq!(images[0], images[1]);
+    run(Command::new("cmp").arg(&images[0]).arg(&published.base.img));
+    assert_eq!(
+        files_under(&cache.path().join("base")),
+        vec![images[0].clone()],
+        "a temporary file was left behind"
+    );
+}
+
+#[test]
 fn a_tampered_download_is_refused_and_nothing_is_kept() {
     let published = published();
     let good = published.dir.path().join("base.img.xz");
