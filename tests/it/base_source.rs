@@ -190,6 +190,36 @@ fn a_second_call_reuses_the_unpacked_image() {
 }
 
 #[test]
+fn an_unpinned_download_survives_a_dropped_connection() {
+    let published = published();
+    let server = Server::start(published.dir.path());
+    server.fail_next(1);
+    server.drop_next_after(5000);
+    let cache = tempfile::tempdir().unwrap();
+    let source = http_url(&server, "base.img.xz");
+    let fetcher =
+        Fetcher::new(cache.path().to_path_buf(), false).with_retries(4, Duration::from_millis(10));
+    let fetched = fetch_base(&fetcher, &source, None).unwrap();
+    assert_eq!(
+        fetched.download_sha256,
+        sha256_of(&published.dir.path().join("base.img.xz"))
+    );
+    let ranges: Vec<Option<String>> = server.seen().into_iter().map(|s| s.range).collect();
+    assert_eq!(
+        ranges,
+        [None, None, Some("bytes=5000-".to_owned())],
+        "a 503, a dropped body, then the rest"
+    );
+    run(Command::new("cmp")
+        .arg(&fetched.image)
+        .arg(&published.base.img));
+    assert_eq!(
+        files_under(&cache.path().join("tmp")),
+        Vec::<PathBuf>::new()
+    );
+}
+
+#[test]
 fn two_fetchers_unpacking_at_once_agree() {
     let published = published();
     let cache = tempfile::tempdir().unwrap();
