@@ -5,15 +5,25 @@
 //! whose file contents are ranges of the image file, so nothing is copied. It knows which
 //! partition is which on a Raspberry Pi OS card; it does not change anything: later stages
 //! change the trees.
+//!
+//! Before that, [`fetch_base`] turns the profile's `[base]` source (a URL or a local
+//! `.img`, `.img.xz`, `.img.gz` or `.zip`, the last read by the small reader in `zip`) into a
+//! plain sparse `.img` in the download cache, keyed by the published file's digest, which it
+//! checks against the pin or returns for the caller to pin.
 
 mod boot;
 mod os_release;
 mod root;
+mod source;
+mod sparse;
+mod zip;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use os_release::OsRelease;
+pub use source::{BaseFormat, BaseSourceError, FetchedBase, MAX_IMAGE_SIZE, fetch_base};
+pub use zip::{EntryReader, METHOD_DEFLATE, METHOD_STORED, ZipArchive, ZipEntry, ZipError};
 
 use crate::image::ext4::{Ext4Error, Superblock};
 use crate::image::fat::{FatError, FatType};

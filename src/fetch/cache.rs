@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::FetchError;
-use super::download::{Download, Interrupted, hash_reader};
+use super::download::{Download, Interrupted, Want, hash_reader};
 use super::transport::{Failure, Transport};
 
 /// Called as bytes arrive: the URL, the bytes of the file received so far (counting a
@@ -221,6 +221,47 @@ impl Fetcher {
         Ok(path)
     }
 
+    /// Downloads `url` (at most `max_size` bytes) into the cache while hashing it, for an
+    /// input used for the first time: the caller pins the returned digest so every later
+    /// use goes through [`Fetcher::fetch_verified`]. Retries resume within this call; an
+    /// interrupted download is not kept, since without a digest nothing could tell a later
+    /// resumption that the file on the server is still the same one.
+    pub fn fetch_pinning(
+        &self,
+        url: &str,
+        max_size: u64,
+    ) -> Result<(PathBuf, [u8; 32]), FetchError> {
+        let parsed = parse_url(url)?;
+        if self.offline {
+            return Err(FetchError::Offline {
+                url: url.to_owned(),
+                digest: None,
+            });
+        }
+        let (temp, file) = self.temp_file("pin")?;
+        drop(file);
+        let mut download = Download {
+            fetcher: self,
+            url: &parsed,
+            want: Want::Any { max_size },
+            temp: &temp,
+        };
+        match download.run(false) {
+            Ok(digest) => {
+                let path = self.cache_path(&digest);
+                publish(&temp, &path).inspect_err(|_| {
+                    let _ = fs::remove_file(&temp);
+                })?;
+                self.mark_good(digest);
+                Ok((path, digest))
+            }
+            Err(Interrupted::Resumable(err) | Interrupted::Discard(err)) => {
+                let _ = fs::remove_file(&temp);
+                Err(err)
+            }
+        }
+    }
+
     fn offline_by_url(&self, url: &str, max_size: u64) -> Result<Vec<u8>, FetchError> {
         let missing = || FetchError::Offline {
             url: url.to_owned(),
@@ -319,12 +360,12 @@ impl Fetcher {
         let mut download = Download {
             fetcher: self,
             url,
-            expected,
+            want: Want::Known(expected),
             temp: &temp,
         };
         let outcome = download.run(resumed);
         match outcome {
-            Ok(()) => {
+            Ok(_) => {
                 let path = self.cache_path(&expected.sha256);
                 publish(&temp, &path).inspect_err(|_| {
                     let _ = fs::remove_file(&temp);
@@ -507,6 +548,31 @@ mod tests {
         assert!(matches!(
             offline.fetch_unverified("http://example.org/Release", 100),
             Err(FetchError::Offline { .. })
+        ));
+    }
+
+    #[test]
+    fn pinning_downloads_learn_the_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fs::write(&source, b"hello").unwrap();
+        let url = Url::from_file_path(&source).unwrap();
+        let cache = dir.path().join("cache");
+        let fetcher = Fetcher::new(cache.clone(), false);
+        let (path, digest) = fetcher.fetch_pinning(url.as_str(), 5).unwrap();
+        assert_eq!(digest, expected(b"hello").sha256);
+        assert_eq!(path, fetcher.cache_path(&digest));
+        assert_eq!(fs::read(&path).unwrap(), b"hello");
+        let err = fetcher.fetch_pinning(url.as_str(), 4).unwrap_err();
+        assert!(
+            matches!(err, FetchError::TooLarge { limit: 4, .. }),
+            "{err}"
+        );
+        assert_eq!(fs::read_dir(cache.join("tmp")).unwrap().count(), 0);
+        let offline = Fetcher::new(cache, true);
+        assert!(matches!(
+            offline.fetch_pinning(url.as_str(), 5),
+            Err(FetchError::Offline { digest: None, .. })
         ));
     }
 

@@ -23,18 +23,50 @@ pub(super) enum Interrupted {
     Discard(FetchError),
 }
 
+/// What the downloaded bytes must be.
+#[derive(Clone, Copy)]
+pub(super) enum Want<'a> {
+    /// A known digest (and perhaps size), checked as the bytes arrive.
+    Known(&'a Expected),
+    /// Anything up to `max_size` bytes: the digest is learnt from the download and pinned
+    /// by the caller.
+    Any {
+        /// The largest acceptable file.
+        max_size: u64,
+    },
+}
+
+impl Want<'_> {
+    /// The exact size, when known.
+    fn size(self) -> Option<u64> {
+        match self {
+            Want::Known(expected) => expected.size,
+            Want::Any { .. } => None,
+        }
+    }
+
+    /// The most bytes accepted.
+    fn limit(self) -> Option<u64> {
+        match self {
+            Want::Known(expected) => expected.size,
+            Want::Any { max_size } => Some(max_size),
+        }
+    }
+}
+
 /// One download into one temporary file.
 pub(super) struct Download<'a> {
     pub fetcher: &'a Fetcher,
     pub url: &'a Url,
-    pub expected: &'a Expected,
+    pub want: Want<'a>,
     pub temp: &'a Path,
 }
 
 impl Download<'_> {
-    /// Fills the temporary file with the verified contents. `resumed`: it starts with what an
-    /// earlier download left, which is trusted only as far as the final digest agrees.
-    pub fn run(&mut self, resumed: bool) -> Result<(), Interrupted> {
+    /// Fills the temporary file with the verified contents and returns their digest.
+    /// `resumed`: it starts with what an earlier download left, which is trusted only as far
+    /// as the final digest agrees.
+    pub fn run(&mut self, resumed: bool) -> Result<[u8; 32], Interrupted> {
         let outcome = self.attempts();
         match outcome {
             Err(Interrupted::Discard(
@@ -54,7 +86,7 @@ impl Download<'_> {
             .map_err(Fetcher::cache_error(self.temp))
     }
 
-    fn attempts(&mut self) -> Result<(), Interrupted> {
+    fn attempts(&mut self) -> Result<[u8; 32], Interrupted> {
         let url_text = self.url.as_str();
         let temp = self.temp;
         let cache = Fetcher::cache_error(temp);
@@ -65,7 +97,7 @@ impl Download<'_> {
             .map_err(|e| Interrupted::Discard(cache(e)))?;
         let (mut hasher, mut have) =
             hash_reader(&mut file).map_err(|e| Interrupted::Discard(cache(e)))?;
-        if self.expected.size.is_some_and(|size| have > size) {
+        if self.want.limit().is_some_and(|size| have > size) {
             file.set_len(0)
                 .map_err(|e| Interrupted::Discard(cache(e)))?;
             (hasher, have) = (Sha256::new(), 0);
@@ -73,7 +105,7 @@ impl Download<'_> {
         let mut last = String::new();
         let mut attempt = 0;
         loop {
-            if self.expected.size.is_some_and(|size| have == size) {
+            if self.want.size().is_some_and(|size| have == size) {
                 // Everything arrived (or a leftover was complete): nothing more to fetch.
                 break;
             }
@@ -117,7 +149,7 @@ impl Download<'_> {
                     continue;
                 }
             }
-            let total = total.or(self.expected.size);
+            let total = total.or(self.want.size());
             let mut buf = vec![0u8; CHUNK];
             let mut broken = false;
             loop {
@@ -133,7 +165,7 @@ impl Download<'_> {
                 };
                 let chunk = buf.get(..n).unwrap_or(&[]);
                 let next = have.saturating_add(n as u64);
-                if let Some(limit) = self.expected.size.filter(|size| next > *size) {
+                if let Some(limit) = self.want.limit().filter(|size| next > *size) {
                     return Err(Interrupted::Discard(FetchError::TooLarge {
                         url: url_text.to_owned(),
                         limit,
@@ -152,7 +184,7 @@ impl Download<'_> {
             }
             file.flush().map_err(|e| Interrupted::Discard(cache(e)))?;
         }
-        if let Some(size) = self.expected.size.filter(|size| *size != have) {
+        if let Some(size) = self.want.size().filter(|size| *size != have) {
             return Err(Interrupted::Discard(FetchError::SizeMismatch {
                 url: url_text.to_owned(),
                 expected: size,
@@ -160,14 +192,18 @@ impl Download<'_> {
             }));
         }
         let digest: [u8; 32] = hasher.finalize().into();
-        if digest != self.expected.sha256 {
+        if let Want::Known(expected) = self.want
+            && digest != expected.sha256
+        {
             return Err(Interrupted::Discard(FetchError::DigestMismatch {
                 url: url_text.to_owned(),
-                expected: hex(&self.expected.sha256),
+                expected: hex(&expected.sha256),
                 found: hex(&digest),
             }));
         }
-        file.sync_all().map_err(|e| Interrupted::Discard(cache(e)))
+        file.sync_all()
+            .map_err(|e| Interrupted::Discard(cache(e)))?;
+        Ok(digest)
     }
 }
 

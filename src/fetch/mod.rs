@@ -9,7 +9,10 @@
 //! timeouts, 5xx, 429) are retried with exponential backoff, other answers are not.
 //! What is trusted only after the fact (an `InRelease`, a key with a pinned fingerprint) is
 //! fetched into memory with a size cap by [`Fetcher::fetch_unverified`] and enters the cache
-//! only when the caller, having verified it, calls [`Fetcher::store_verified`].
+//! only when the caller, having verified it, calls [`Fetcher::store_verified`]. An input
+//! used for the first time, with no digest yet (a base image the lock does not pin), is
+//! downloaded into the cache while hashed by [`Fetcher::fetch_pinning`], and the caller pins
+//! the digest it returns.
 //!
 //! This module knows nothing of apt or OpenPGP and shows no progress itself: a caller that
 //! wants a progress bar passes a callback.
@@ -19,5 +22,6 @@ mod download;
 mod error;
 mod transport;
 
+pub(crate) use cache::hex;
 pub use cache::{Expected, Fetcher, Progress};
 pub use error::FetchError;

@@ -13,6 +13,7 @@ mod apt_sources;
 mod apt_status;
 mod apt_version;
 mod base;
+mod base_source;
 mod bmap;
 mod compress;
 mod deb_fixture;
