@@ -2,10 +2,11 @@
 //! it. This is the round trip of a build: the digests come from the bytes on disk, read
 //! through the partition table, FAT and ext4 readers, not from the trees the build wrote.
 //!
-//! The image is hashed in one streaming pass that feeds the whole-image digest, each
-//! partition's digest and each block-map range's digest from the same buffer, so memory
-//! stays flat whatever the image size and each byte is read once. File contents are then
-//! streamed from the image through their extents; a hard-linked file is hashed once.
+//! The image is hashed in two streaming passes that run side by side: one for the
+//! whole-image digest, one feeding each partition's digest and each block-map range's
+//! digest from the same buffer. Buffers are fixed, so memory stays flat whatever the image
+//! size. File contents are then streamed from the image through their extents; a
+//! hard-linked file is hashed once.
 //! Nothing here writes the manifest to disk.
 
 use std::collections::HashMap;
@@ -352,12 +353,47 @@ impl Span {
     }
 }
 
-/// Hashes the whole image, each partition and each bmap range in one pass.
+/// Hashes the whole image on one thread while another hashes each partition and each
+/// bmap range: the two passes read the same (page-cached) bytes, and splitting them
+/// halves the time on a machine with two cores.
 fn hash_image(
     file: &ImageFile,
     partitions: &[&Partition],
     bmap: &Bmap,
 ) -> Result<ImageDigests, HashError> {
+    std::thread::scope(|scope| {
+        let whole = scope.spawn(|| hash_whole(file));
+        let partitions = hash_parts(file, partitions, bmap)?;
+        let image = whole
+            .join()
+            .map_err(|_| std::io::Error::other("the thread hashing the image failed"))??;
+        Ok(ImageDigests { image, partitions })
+    })
+}
+
+/// The digest of every byte of the image, holes read as zeros.
+fn hash_whole(file: &ImageFile) -> std::io::Result<Checksum> {
+    let size = file.size();
+    let mut whole = Sha256::new();
+    let mut buf = vec![0u8; BUFFER_SIZE];
+    let mut pos = 0u64;
+    while pos < size {
+        let len = (size - pos).min(BUFFER_SIZE as u64) as usize;
+        let chunk = buf.get_mut(..len).unwrap_or_default();
+        file.read_exact_at(chunk, pos)?;
+        whole.update(&*chunk);
+        pos += len as u64;
+    }
+    Ok(Checksum(whole.finalize().into()))
+}
+
+/// The digest of each partition (in the order given), checking each bmap range's digest
+/// on the way, in one pass.
+fn hash_parts(
+    file: &ImageFile,
+    partitions: &[&Partition],
+    bmap: &Bmap,
+) -> Result<Vec<Checksum>, HashError> {
     let size = file.size();
     let mut spans = Vec::with_capacity(partitions.len());
     for p in partitions {
@@ -387,7 +423,6 @@ fn hash_image(
         }
     };
 
-    let mut whole = Sha256::new();
     let mut ranges = bmap.ranges.iter().peekable();
     let mut current: Option<(Span, &crate::image::bmap::BlockRange)> = None;
     let mut buf = vec![0u8; BUFFER_SIZE];
@@ -397,7 +432,6 @@ fn hash_image(
         let chunk = buf.get_mut(..len).unwrap_or_default();
         file.read_exact_at(chunk, pos)?;
         let chunk = &*chunk;
-        whole.update(chunk);
         for span in &mut spans {
             span.feed(chunk, pos);
         }
@@ -446,11 +480,8 @@ fn hash_image(
             image_size: size,
         }));
     }
-    Ok(ImageDigests {
-        image: Checksum(whole.finalize().into()),
-        partitions: spans
-            .into_iter()
-            .map(|s| Checksum(s.hasher.finalize().into()))
-            .collect(),
-    })
+    Ok(spans
+        .into_iter()
+        .map(|s| Checksum(s.hasher.finalize().into()))
+        .collect())
 }

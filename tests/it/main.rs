@@ -33,6 +33,7 @@ mod fetch;
 mod golden;
 mod http_fixture;
 mod inspect;
+mod manifest;
 mod partition;
 mod partition_corrupt;
 mod pi_base;
