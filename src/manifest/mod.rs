@@ -29,6 +29,8 @@ pub use model::{
 };
 pub use path::{EncodedBytes, EncodedPath};
 
-/// The schema identifier, the manifest's `schema` field. Additive changes (new optional
-/// fields, new enum values readers may ignore) keep `/1`; anything else bumps it.
+/// The schema identifier, the manifest's `schema` field. Additive changes (a new field,
+/// which must then be `#[serde(default)]` so older `/1` files still parse, or a new enum
+/// value) keep `/1`; anything else (a field renamed, removed, re-encoded or given another
+/// meaning) bumps it. See `docs/manifest-json.md`.
 pub const SCHEMA: &str = "pi-imager-manifest/1";

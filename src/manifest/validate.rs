@@ -182,3 +182,132 @@ fn sorted<'a, K: Ord + std::fmt::Display + 'a>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Checksum;
+    use crate::manifest::model::{BlockRange, BuildInfo, FilesystemInfo, FsType, ImageInfo};
+
+    fn sample() -> Manifest {
+        let sum = Checksum([7; 32]);
+        Manifest {
+            schema: crate::manifest::SCHEMA.to_string(),
+            build: BuildInfo {
+                tool_version: "0.1.0".into(),
+                profile: "blog.toml".into(),
+                profile_digest: sum,
+                node: "pi3".into(),
+                hostname: "blog".into(),
+                board: "pi3".into(),
+                generation: "jessie".into(),
+                lock: None,
+                epoch: 0,
+            },
+            inputs: Vec::new(),
+            packages: Vec::new(),
+            removed: Vec::new(),
+            notes: Vec::new(),
+            image: ImageInfo {
+                name: "blog-pi3.img".into(),
+                size: 1 << 20,
+                sha256: sum,
+                table: TableInfo {
+                    kind: TableFormat::Mbr,
+                    id: "0b5e1a2c".into(),
+                },
+            },
+            partitions: vec![PartitionEntry {
+                number: 1,
+                role: PartitionRole::Boot,
+                kind: "0x0c".into(),
+                start: 4096,
+                size: 8192,
+                partuuid: "0b5e1a2c-01".into(),
+                name: String::new(),
+                bootable: false,
+                filesystem: Some(FilesystemInfo {
+                    kind: FsType::Fat32,
+                    label: None,
+                    uuid: None,
+                }),
+                sha256: sum,
+            }],
+            blocks: BlockMap {
+                block_size: 4096,
+                mapped_blocks: 2,
+                ranges: vec![BlockRange {
+                    first: 0,
+                    last: 1,
+                    sha256: sum,
+                }],
+            },
+            files: Vec::new(),
+            symlinks: Vec::new(),
+            expected_to_change: Vec::new(),
+            outputs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn extreme_numbers_give_errors_not_overflows() {
+        assert!(check(&sample()).is_ok());
+        let mut m = sample();
+        m.partitions[0].start = u64::MAX;
+        assert!(matches!(check(&m), Err(ManifestError::Inconsistent { .. })));
+        let mut m = sample();
+        m.blocks.ranges[0].last = u64::MAX;
+        assert!(check(&m).is_err());
+        let mut m = sample();
+        m.image.size = u64::MAX;
+        m.blocks.ranges[0].last = u64::MAX / 4096;
+        m.blocks.mapped_blocks = u64::MAX / 4096 + 1;
+        assert!(
+            check(&m).is_ok(),
+            "the largest range of the largest image is fine"
+        );
+        let mut m = sample();
+        m.blocks.block_size = 0;
+        assert!(check(&m).is_err());
+        let mut m = sample();
+        m.blocks.mapped_blocks = 3;
+        assert!(check(&m).is_err());
+    }
+
+    #[test]
+    fn overlapping_ranges_and_repeated_partitions_are_refused() {
+        let mut m = sample();
+        m.blocks.ranges.push(BlockRange {
+            first: 1,
+            last: 2,
+            sha256: Checksum([0; 32]),
+        });
+        m.blocks.mapped_blocks = 4;
+        assert!(check(&m).is_err());
+        let mut m = sample();
+        m.partitions.push(m.partitions[0].clone());
+        assert!(matches!(check(&m), Err(ManifestError::Order { .. })));
+        let mut m = sample();
+        let mut second = m.partitions[0].clone();
+        second.number = 2;
+        m.partitions.push(second);
+        assert!(check(&m).is_err(), "two boot partitions");
+        let mut m = sample();
+        m.partitions[0].filesystem = None;
+        assert!(check(&m).is_err());
+    }
+
+    #[test]
+    fn names_carry_no_directory() {
+        for bad in ["", ".", "..", "a/b", "/abs", "a\\b"] {
+            assert!(file_name("x", bad).is_err(), "{bad:?}");
+        }
+        assert!(file_name("x", "blog.toml").is_ok());
+        let mut m = sample();
+        m.image.table = TableInfo {
+            kind: TableFormat::Gpt,
+            id: "0b5e1a2c".into(),
+        };
+        assert!(check(&m).is_err());
+    }
+}
