@@ -9,6 +9,7 @@ pub mod check;
 pub mod fetch;
 pub mod image;
 pub mod inspect;
+pub mod manifest;
 pub mod node;
 pub mod profile;
 pub mod tree;

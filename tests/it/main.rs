@@ -35,6 +35,7 @@ mod fetch;
 mod golden;
 mod http_fixture;
 mod inspect;
+mod manifest;
 mod partition;
 mod partition_corrupt;
 mod pi_base;
