@@ -16,6 +16,7 @@ use super::enablement;
 use super::fstab::{Entry, Fstab};
 use super::generation::boot_mount_point;
 use crate::profile::Ipv6Config;
+use crate::tree::TreePath;
 
 /// The init programs of the base's first-boot resize, which would also change the disk id.
 const RESIZE_INITS: [&str; 2] = [
@@ -41,19 +42,31 @@ pub enum BootError {
 
 /// Writes cmdline.txt and the boot and root fstab lines, and removes the first-boot resize.
 pub fn apply(root: &mut Editor, boot: &mut Editor, ctx: &NodeContext) -> Result<(), BootError> {
-    let text = boot
-        .read_text("/cmdline.txt")?
-        .ok_or(BootError::NoCmdline)?;
+    let name = cmdline_name(boot).ok_or(BootError::NoCmdline)?;
+    let text = boot.read_text(&name)?.ok_or(BootError::NoCmdline)?;
     let wants_ipv6 = ctx.node.network.ipv6 != Ipv6Config::Off;
     rewrite(
         boot,
-        "/cmdline.txt",
+        &name,
         &cmdline(&text, &ctx.ids.root, wants_ipv6),
         0o755,
     )?;
     fstab(root, ctx)?;
     remove_resize(root)?;
     Ok(())
+}
+
+/// cmdline.txt's path on the boot partition: FAT names are case-insensitive, and a file
+/// copied by a tool that stores bare 8.3 names reads back as `CMDLINE.TXT`.
+fn cmdline_name(boot: &Editor) -> Option<String> {
+    boot.tree()
+        .children(&TreePath::root())
+        .map(|(path, _)| path)
+        .find(|path| {
+            path.file_name()
+                .is_some_and(|n| n.eq_ignore_ascii_case(b"cmdline.txt"))
+        })
+        .map(ToString::to_string)
 }
 
 /// The kernel command line with `root=` naming `root` and the resize and (when IPv6 is

@@ -250,3 +250,24 @@ fn zram_and_renderer_overrides() {
             .contains("not supported yet")
     );
 }
+
+#[test]
+fn an_upper_case_cmdline_is_found_and_kept_under_its_name() {
+    let (mut root, mut boot) = bases::jessie();
+    let path = TreePath::parse("cmdline.txt").unwrap();
+    let inode = boot.get(&path).unwrap().clone();
+    boot.remove(&path).unwrap();
+    boot.insert(TreePath::parse("CMDLINE.TXT").unwrap(), inode)
+        .unwrap();
+    let profile = bases::profile(SEED);
+    let ids = bases::ids();
+    let ctx = bases::context(&profile, &ids, Generation::Jessie);
+    let outcome = apply(&mut root, &mut boot, &ctx, &NodeInputs::default()).unwrap();
+    assert!(
+        text(&boot, "CMDLINE.TXT")
+            .unwrap()
+            .contains("root=PARTUUID=1a2b3c4d-02")
+    );
+    assert!(!exists(&boot, "cmdline.txt"));
+    assert_eq!(outcome.boot.len(), 1);
+}
