@@ -107,6 +107,12 @@ pub fn jessie() -> (Tree, Tree) {
     conf.gid = 108;
     put(&mut root, "etc/dhcpcd.conf", conf);
     link(&mut root, "sbin/dhcpcd", "/etc/alternatives/dhcpcd");
+    file(&mut root, "sbin/ifup", "\x7fELF");
+    file(
+        &mut root,
+        "etc/network/interfaces",
+        "source-directory /etc/network/interfaces.d\n\nauto lo\niface lo inet loopback\n\niface eth0 inet manual\n",
+    );
     file(&mut root, "etc/init.d/dphys-swapfile", "#!/bin/sh\n");
     for rc in ["rc2.d/S02", "rc3.d/S02", "rc0.d/K01"] {
         link(

@@ -271,3 +271,32 @@ fn an_upper_case_cmdline_is_found_and_kept_under_its_name() {
     assert!(!exists(&boot, "cmdline.txt"));
     assert_eq!(outcome.boot.len(), 1);
 }
+
+#[test]
+fn ifupdown_on_jessie_takes_the_interface_from_dhcpcd() {
+    let ifupdown = SEED.replace(
+        "interface = \"eth0\"",
+        "interface = \"eth0\"\nrenderer = \"ifupdown\"",
+    );
+    let profile = bases::profile(&ifupdown);
+    let ids = bases::ids();
+    let (mut root, mut boot) = bases::jessie();
+    let ctx = bases::context(&profile, &ids, Generation::Jessie);
+    apply(&mut root, &mut boot, &ctx, &NodeInputs::default()).unwrap();
+    let stanza = text(&root, "etc/network/interfaces.d/pi-imager-eth0").unwrap();
+    assert!(stanza.contains("iface eth0 inet6 static\n    address 2001:db8:0:82::3/64\n"));
+    assert!(
+        text(&root, "etc/network/interfaces")
+            .unwrap()
+            .contains("# pi-imager (see interfaces.d): iface eth0 inet manual")
+    );
+    let dhcpcd = text(&root, "etc/dhcpcd.conf").unwrap();
+    assert!(dhcpcd.ends_with("denyinterfaces eth0\n"), "{dhcpcd}");
+    assert!(!dhcpcd.contains("interface eth0"));
+    assert!(
+        text(&root, "etc/resolv.conf")
+            .unwrap()
+            .contains("nameserver 2001:db8:0:53::64\n")
+    );
+    assert!(!exists(&root, "etc/dhcpcd.exit-hook"));
+}

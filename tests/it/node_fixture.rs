@@ -102,6 +102,12 @@ pub fn base(generation: Generation) -> (Tree, Tree) {
             "etc/modprobe.d/ipv6.conf",
             "alias net-pf-10 off\n",
         );
+        file(&mut root, "sbin/ifup", "\x7fELF");
+        file(
+            &mut root,
+            "etc/network/interfaces",
+            "source-directory /etc/network/interfaces.d\n\nauto lo\niface lo inet loopback\n\niface eth0 inet manual\n",
+        );
     } else {
         file(&mut root, "usr/sbin/NetworkManager", "\x7fELF");
     }

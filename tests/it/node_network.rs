@@ -1,7 +1,8 @@
 //! The network files the node stage writes, read by the programs that will read them on
 //! the node: NetworkManager's keyfile parser (`nmcli --offline connection modify` reads a
 //! keyfile on stdin, checks it as the daemon does and prints it back normalised), dhcpcd's
-//! own option parser, and the exit hook run by `sh` as dhcpcd-run-hooks sources it.
+//! own option parser, the exit hook run by `sh` as dhcpcd-run-hooks sources it, and the
+//! ifupdown stanzas through `ifquery` and `ifup --no-act`, which print what ifup would run.
 
 use std::collections::BTreeSet;
 use std::io::Write as _;
@@ -202,4 +203,56 @@ fn the_exit_hook_adds_the_ipv6_route_only_for_its_interface() {
         std::fs::read_to_string(&log).unwrap(),
         "-6 route replace default via 2001:db8:0:82::1 dev eth0\n".repeat(2)
     );
+}
+
+#[test]
+fn ifupdown_would_configure_what_the_profile_says() {
+    let wants: [&[&str]; 3] = [
+        &[
+            "ip -6 addr add 2001:db8:0:82::3/64",
+            "ip -6 route replace default via 2001:db8:0:82::1",
+        ],
+        &[
+            "ip addr add 192.0.2.10/255.255.255.0",
+            "ip route add default via 192.0.2.1",
+            "ip -6 route replace default via fe80::1 dev eth0",
+        ],
+        // Whichever DHCP client the machine has.
+        &["dhclient|dhcpcd|udhcpc", "disable_ipv6=1"],
+    ];
+    for (network, want) in NETWORKS.iter().zip(wants) {
+        let text_ =
+            with_network(&network.replace("[network]", "[network]\nrenderer = \"ifupdown\""));
+        let profile = profile(&text_);
+        let interface = profile.nodes()[0].network.interface.clone();
+        let (root, _, _) = build(&profile, Generation::Buster);
+        let stanza = text(
+            &root,
+            &format!("/etc/network/interfaces.d/pi-imager-{interface}"),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("interfaces");
+        std::fs::write(&file, &stanza).unwrap();
+        let query = validator(Command::new("ifquery").arg("-i").arg(&file).arg("--list"));
+        // ifquery adds the loopback it always knows.
+        let listed = String::from_utf8_lossy(&query.stdout).into_owned();
+        assert!(listed.lines().any(|l| l == interface), "{query:?}");
+        let out = validator(
+            Command::new("ifup")
+                .args(["--no-act", "--verbose", "--force", "-i"])
+                .arg(&file)
+                .args(["--state-dir"])
+                .arg(dir.path())
+                .arg(&interface),
+        );
+        let commands = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "ifup refused:\n{stanza}\n{commands}");
+        for command in want {
+            assert!(
+                command.split('|').any(|c| commands.contains(c)),
+                "`{command}` not in\n{commands}\nfor\n{stanza}"
+            );
+        }
+    }
 }

@@ -78,8 +78,8 @@ fi
     ))
 }
 
-/// Appends the block to dhcpcd.conf and writes the exit hook; `deny` lists interfaces
-/// dhcpcd must leave to another manager.
+/// Appends the block to dhcpcd.conf and writes the exit hook when there is an IPv6
+/// gateway.
 pub fn apply(root: &mut Editor, network: &Network) -> Result<(), EditError> {
     let current = root.read_text(CONF)?.unwrap_or_default();
     let text = append(&current, &block(network));
@@ -92,13 +92,12 @@ pub fn apply(root: &mut Editor, network: &Network) -> Result<(), EditError> {
 }
 
 /// Tells dhcpcd to leave `interface` alone (another manager configures it).
-pub fn deny(root: &mut Editor, interface: &str) -> Result<(), EditError> {
+pub fn deny(root: &mut Editor, interface: &str, manager: &str) -> Result<(), EditError> {
     let Some(current) = root.read_text(CONF)? else {
         return Ok(());
     };
-    let line = format!(
-        "{BEGIN}: {interface} is configured by NetworkManager\ndenyinterfaces {interface}\n"
-    );
+    let line =
+        format!("{BEGIN}: {interface} is configured by {manager}\ndenyinterfaces {interface}\n");
     rewrite(root, CONF, &append(&current, &line), 0o644)?;
     Ok(())
 }

@@ -3,11 +3,13 @@
 //! or the one the profile names, with the base's IPv6 switches undone when IPv6 is wanted
 //! and trixie's cloud-init kept from configuring the interface too.
 //!
-//! When the profile picks a system other than the base's, the base's one is told to leave
-//! the interface alone. ifupdown and systemd-networkd are refused for now with a message.
+//! The profile may pick ifupdown instead (jessie to bullseye ship it). When the profile
+//! picks a system other than the base's, the others are told to leave the interface alone.
+//! systemd-networkd is refused for now with a message.
 
 mod cloud_init;
 pub mod dhcpcd;
+pub mod ifupdown;
 mod ipv6_off;
 pub mod networkmanager;
 
@@ -17,7 +19,7 @@ pub use networkmanager::{KeyfileError, NetworkManagerError};
 use super::NodeContext;
 use super::edit::{EditError, Editor};
 use super::generation::default_renderer;
-use crate::profile::{Ipv6Config, Renderer};
+use crate::profile::{Ipv4Config, Ipv6Config, Renderer};
 
 /// Why the network could not be configured.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,7 @@ pub enum NetworkError {
 
 const DHCPCD: [&str; 3] = ["/sbin/dhcpcd", "/sbin/dhcpcd5", "/usr/sbin/dhcpcd"];
 const NETWORK_MANAGER: [&str; 1] = ["/usr/sbin/NetworkManager"];
+const IFUPDOWN: [&str; 2] = ["/sbin/ifup", "/usr/sbin/ifup"];
 
 /// Writes the profile's network into the trees.
 pub fn apply(
@@ -78,7 +81,7 @@ pub fn apply(
             }
             dhcpcd::apply(root, network)?;
             if has_nm {
-                networkmanager::unmanage(root, &network.interface)?;
+                networkmanager::unmanage(root, &network.interface, "dhcpcd")?;
             }
         }
         Renderer::NetworkManager => {
@@ -91,10 +94,28 @@ pub fn apply(
             }
             networkmanager::apply(root, network)?;
             if has_dhcpcd {
-                dhcpcd::deny(root, &network.interface)?;
+                dhcpcd::deny(root, &network.interface, "NetworkManager")?;
             }
         }
-        Renderer::Ifupdown | Renderer::Networkd | Renderer::Auto => {
+        Renderer::Ifupdown => {
+            if !any_exists(root, &IFUPDOWN)? {
+                return Err(NetworkError::Missing {
+                    renderer,
+                    program: "ifup",
+                    package: "ifupdown",
+                });
+            }
+            ifupdown::apply(root, network)?;
+            // ifupdown's `inet dhcp` runs the image's DHCP client, dhcpcd on Raspbian,
+            // which must then not be told to deny the interface.
+            if has_dhcpcd && network.ipv4 != Ipv4Config::Dhcp {
+                dhcpcd::deny(root, &network.interface, "ifupdown")?;
+            }
+            if has_nm {
+                networkmanager::unmanage(root, &network.interface, "ifupdown")?;
+            }
+        }
+        Renderer::Networkd | Renderer::Auto => {
             return Err(NetworkError::Unsupported { renderer });
         }
     }

@@ -151,10 +151,10 @@ pub fn apply(root: &mut Editor, network: &Network) -> Result<(), NetworkManagerE
 }
 
 /// Tells NetworkManager to leave `interface` to another manager.
-pub fn unmanage(root: &mut Editor, interface: &str) -> Result<(), EditError> {
+pub fn unmanage(root: &mut Editor, interface: &str, manager: &str) -> Result<(), EditError> {
     root.write(
         "/etc/NetworkManager/conf.d/90-pi-imager-unmanaged.conf",
-        format!("# Written by pi-imager: {interface} is configured by dhcpcd.\n[keyfile]\nunmanaged-devices=interface-name:{interface}\n"),
+        format!("# Written by pi-imager: {interface} is configured by {manager}.\n[keyfile]\nunmanaged-devices=interface-name:{interface}\n"),
         0o644,
     )
 }
