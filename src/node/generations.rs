@@ -243,12 +243,56 @@ fn zram_and_renderer_overrides() {
     let profile = bases::profile(&networkd);
     let (mut root, mut boot) = bases::bookworm();
     let ctx = bases::context(&profile, &ids, Generation::Bookworm);
-    assert!(
-        apply(&mut root, &mut boot, &ctx, &NodeInputs::default())
-            .unwrap_err()
-            .to_string()
-            .contains("not supported yet")
+    let message = apply(&mut root, &mut boot, &ctx, &NodeInputs::default())
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("has no systemd-networkd"), "{message}");
+    let (mut root, mut boot) = bases::jessie();
+    let ctx = bases::context(&profile, &ids, Generation::Jessie);
+    let message = apply(&mut root, &mut boot, &ctx, &NodeInputs::default())
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("not supported on jessie"), "{message}");
+}
+
+#[test]
+fn networkd_on_bookworm_is_enabled_and_networkmanager_stands_aside() {
+    let networkd = SEED.replace(
+        "interface = \"eth0\"",
+        "interface = \"eth0\"\nrenderer = \"networkd\"",
     );
+    let profile = bases::profile(&networkd);
+    let ids = bases::ids();
+    let (mut root, mut boot) = bases::bookworm();
+    for unit in ["systemd-networkd.service", "systemd-networkd.socket"] {
+        root.insert(
+            TreePath::parse(&format!("lib/systemd/system/{unit}")).unwrap(),
+            crate::tree::Inode::file(b"[Unit]\n".to_vec(), 0o644, bases::T),
+        )
+        .unwrap();
+    }
+    let ctx = bases::context(&profile, &ids, Generation::Bookworm);
+    apply(&mut root, &mut boot, &ctx, &NodeInputs::default()).unwrap();
+    let file = text(&root, "etc/systemd/network/10-pi-imager-eth0.network").unwrap();
+    assert!(file.contains("Address=2001:db8:0:82::3/64\nGateway=2001:db8:0:82::1\n"));
+    for link in [
+        "etc/systemd/system/multi-user.target.wants/systemd-networkd.service",
+        "etc/systemd/system/sockets.target.wants/systemd-networkd.socket",
+    ] {
+        assert!(exists(&root, link), "{link}");
+    }
+    assert!(
+        text(
+            &root,
+            "etc/NetworkManager/conf.d/90-pi-imager-unmanaged.conf"
+        )
+        .unwrap()
+        .contains("interface-name:eth0")
+    );
+    assert!(!exists(
+        &root,
+        "etc/NetworkManager/system-connections/eth0.nmconnection"
+    ));
 }
 
 #[test]

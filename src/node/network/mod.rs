@@ -3,14 +3,15 @@
 //! or the one the profile names, with the base's IPv6 switches undone when IPv6 is wanted
 //! and trixie's cloud-init kept from configuring the interface too.
 //!
-//! The profile may pick ifupdown instead (jessie to bullseye ship it). When the profile
-//! picks a system other than the base's, the others are told to leave the interface alone.
-//! systemd-networkd is refused for now with a message.
+//! The profile may pick ifupdown (jessie to bullseye ship it) or systemd-networkd
+//! (stretch and later) instead. When the profile picks a system other than the base's, the
+//! others are told to leave the interface alone.
 
 mod cloud_init;
 pub mod dhcpcd;
 pub mod ifupdown;
 mod ipv6_off;
+pub mod networkd;
 pub mod networkmanager;
 
 pub use ipv6_off::disables_ipv6;
@@ -19,18 +20,20 @@ pub use networkmanager::{KeyfileError, NetworkManagerError};
 use super::NodeContext;
 use super::edit::{EditError, Editor};
 use super::generation::default_renderer;
-use crate::profile::{Ipv4Config, Ipv6Config, Renderer};
+use crate::profile::{Generation, Ipv4Config, Ipv6Config, Renderer};
 
 /// Why the network could not be configured.
 #[derive(Debug, thiserror::Error)]
 pub enum NetworkError {
-    /// A renderer pi-imager does not write yet.
+    /// A renderer pi-imager does not write for this generation.
     #[error(
-        "network.renderer = \"{renderer}\" is not supported yet; use \"auto\", \"dhcpcd\" or \"networkmanager\""
+        "network.renderer = \"{renderer}\" is not supported on {generation} (its systemd predates the settings pi-imager writes); use \"auto\", \"dhcpcd\" or \"ifupdown\""
     )]
     Unsupported {
         /// The renderer asked for.
         renderer: Renderer,
+        /// The base's generation.
+        generation: Generation,
     },
     /// The renderer's program is not in the image.
     #[error(
@@ -116,7 +119,27 @@ pub fn apply(
             }
         }
         Renderer::Networkd | Renderer::Auto => {
-            return Err(NetworkError::Unsupported { renderer });
+            // `Auto` never gets here (it was resolved above); it is refused like a
+            // networkd on jessie rather than guessed.
+            if ctx.generation == Generation::Jessie || renderer == Renderer::Auto {
+                return Err(NetworkError::Unsupported {
+                    renderer,
+                    generation: ctx.generation,
+                });
+            }
+            if !networkd::apply(root, network)? {
+                return Err(NetworkError::Missing {
+                    renderer,
+                    program: "systemd-networkd",
+                    package: "systemd-networkd",
+                });
+            }
+            if has_dhcpcd {
+                dhcpcd::deny(root, &network.interface, "systemd-networkd")?;
+            }
+            if has_nm {
+                networkmanager::unmanage(root, &network.interface, "systemd-networkd")?;
+            }
         }
     }
     if network.ipv6 != Ipv6Config::Off {
