@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::base::{BaseError, BaseImage};
 use crate::image::partition::TableKind;
+use crate::profile::Generation;
 use crate::tree::{Inode, Kind, Tree, TreePath};
 
 /// The version of the JSON report's schema.
@@ -44,6 +45,9 @@ pub struct Report {
     pub root: FilesystemReport,
     /// The root's os-release fields, if it has one.
     pub os_release: Option<std::collections::BTreeMap<String, String>>,
+    /// The Raspberry Pi OS generation (Debian codename) the node stage would write for,
+    /// or null when it cannot be told (a profile then sets `base.generation`).
+    pub generation: Option<Generation>,
     /// The `--ls` listing, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listing: Option<Vec<ListEntry>>,
@@ -233,6 +237,7 @@ pub fn inspect(image: &Path, ls: Option<(&str, Filesystem)>) -> Result<Report, I
         boot: boot_report,
         root: root_report,
         os_release: base.os_release().map(|r| r.fields),
+        generation: crate::node::generation::detect(&base.root.tree, None).ok(),
         listing,
     })
 }
@@ -401,6 +406,17 @@ pub fn human(report: &Report) -> String {
         }
         None => {
             let _ = writeln!(out, "os: no os-release in the root filesystem");
+        }
+    }
+    match report.generation {
+        Some(generation) => {
+            let _ = writeln!(out, "generation: {generation}");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "generation: unknown (a profile building on this image sets base.generation)"
+            );
         }
     }
     for e in report.listing.iter().flatten() {

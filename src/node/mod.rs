@@ -7,14 +7,34 @@
 //! does not fetch, resolve packages or write any image bytes. Every path it writes or
 //! changes is returned, so the manifest can list it.
 
+#[cfg(test)]
+mod bases;
+pub mod boot;
+mod config_file;
 mod edit;
+mod enablement;
+mod error;
+pub mod fstab;
+pub mod generation;
+#[cfg(test)]
+mod generations;
+pub mod network;
+pub mod storage;
+pub mod swap;
 
+pub use boot::BootError;
 pub use edit::{EditError, Editor, MAX_READ};
+pub use error::NodeError;
+pub use generation::GenerationError;
+pub use network::NetworkError;
+pub use storage::{StorageError, drive_tree};
+pub use swap::SwapError;
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use crate::profile::{Generation, Node, Profile};
-use crate::tree::{Timestamp, TreePath};
+use crate::tree::{Timestamp, Tree, TreePath};
 
 /// The ids the image writer will give the card, which boot files and fstab must name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,4 +70,39 @@ pub struct NodeOutcome {
     /// Decisions worth printing at build time and recording in the manifest, one sentence
     /// each (such as the PHP-FPM sizing).
     pub notes: Vec<String>,
+}
+
+/// What the node stage takes besides the trees and the context.
+#[derive(Debug, Clone, Default)]
+pub struct NodeInputs {
+    /// The node's server binary (`[server] source`), already fetched and verified.
+    pub server_binary: Option<PathBuf>,
+}
+
+/// Writes every setting of `ctx.node` into the root and boot trees, in order: boot files,
+/// network, swap, storage, then (from the system parts) system, users, SSH, web server,
+/// server binary, and overlays last so an overlay can override anything. Returns every
+/// path written and the notes worth printing.
+pub fn apply(
+    root: &mut Tree,
+    boot: &mut Tree,
+    ctx: &NodeContext,
+    inputs: &NodeInputs,
+) -> Result<NodeOutcome, NodeError> {
+    let mut outcome = NodeOutcome::default();
+    let NodeOutcome {
+        root: root_changed,
+        boot: boot_changed,
+        notes,
+    } = &mut outcome;
+    let mut root = Editor::new(root, root_changed, ctx.mtime);
+    let mut boot = Editor::new(boot, boot_changed, ctx.mtime);
+    boot::apply(&mut root, &mut boot, ctx)?;
+    network::apply(&mut root, &mut boot, ctx, notes)?;
+    swap::apply(&mut root, ctx)?;
+    storage::apply(&mut root, ctx)?;
+    // The system parts (system, users, ssh, web, server with inputs.server_binary,
+    // overlay) are called here once they are merged.
+    let _ = inputs.server_binary.as_deref();
+    Ok(outcome)
 }

@@ -18,6 +18,8 @@ fn small_image(dir: &std::path::Path) -> std::path::PathBuf {
     )
     .unwrap();
     std::os::unix::fs::symlink("../usr/lib/os-release", root.join("etc/os-release")).unwrap();
+    // Jessie's os-release has no VERSION_CODENAME: the generation comes from debian_version.
+    std::fs::write(root.join("etc/debian_version"), "8.0\n").unwrap();
     std::fs::write(root.join("usr/bin/ping"), b"\x7fELF ping").unwrap();
     run(Command::new("chmod")
         .arg("4755")
@@ -130,11 +132,12 @@ fn inspect_agrees_with_sfdisk_and_debugfs() {
         .collect();
     assert_eq!(ours, features);
     assert_eq!(report["os_release"]["ID"], "raspbian");
+    assert_eq!(report["generation"], "jessie");
 
     let (code, stdout, _) = pi_imager(&["inspect", path, "--ls", "/usr/bin"]);
     assert_eq!(code, 0);
     assert!(
-        stdout.contains("os: Raspbian GNU/Linux 8 (jessie)"),
+        stdout.contains("os: Raspbian GNU/Linux 8 (jessie)\ngeneration: jessie\n"),
         "{stdout}"
     );
     let line = stdout
