@@ -8,8 +8,22 @@
 //! changes is returned, so the manifest can list it.
 
 mod edit;
+pub mod overlay;
+#[cfg(test)]
+mod sample_base;
+pub mod server;
+pub mod ssh;
+pub mod system;
+pub mod users;
+pub mod web;
 
 pub use edit::{EditError, Editor, MAX_READ};
+pub use overlay::OverlayError;
+pub use server::ServerError;
+pub use ssh::SshError;
+pub use system::SystemError;
+pub use users::UsersError;
+pub use web::WebError;
 
 use std::collections::BTreeSet;
 
