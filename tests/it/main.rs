@@ -36,6 +36,7 @@ mod inspect;
 mod node_server;
 mod node_ssh;
 mod node_tree_fixture;
+mod node_users;
 mod node_web;
 mod partition;
 mod partition_corrupt;

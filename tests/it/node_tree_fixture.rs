@@ -145,3 +145,17 @@ pub fn check(cmd: &mut Command) -> Output {
     );
     out
 }
+
+/// Writes the whole tree under host directory `to` (directories, files, symlinks; owners
+/// are not copied).
+pub fn export_all(tree: &Tree, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for (path, _, inode) in tree.iter().filter(|(p, _, _)| !p.is_root()) {
+        let dest = to.join(String::from_utf8(path.to_relative_bytes()).unwrap());
+        match inode.kind {
+            Kind::Dir => fs::create_dir_all(&dest).unwrap(),
+            Kind::File { .. } | Kind::Symlink(_) => export(tree, &path.to_string(), &dest),
+            _ => {}
+        }
+    }
+}
