@@ -234,6 +234,17 @@ pub fn bookworm() -> Base {
     );
     file(
         &mut root,
+        "lib/systemd/system/userconfig.service",
+        "[Unit]\n",
+        0o644,
+    );
+    link(
+        &mut root,
+        "etc/systemd/system/multi-user.target.wants/userconfig.service",
+        "/lib/systemd/system/userconfig.service",
+    );
+    file(
+        &mut root,
         "etc/adduser.conf",
         "# Default: DIR_MODE=0700\n#DIR_MODE=0700\n",
         0o644,

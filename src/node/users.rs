@@ -227,12 +227,36 @@ pub fn apply(root: &mut Editor, ctx: &NodeContext) -> Result<(), UsersError> {
             )?;
         }
     }
+    disable_user_wizard(root)?;
     let shadow_gid = db.group.id("shadow").unwrap_or(0);
     super::system::rewrite(root, "/etc/passwd", db.passwd.text(), 0o644)?;
     super::system::rewrite(root, "/etc/group", db.group.text(), 0o644)?;
     root.write_owned("/etc/shadow", db.shadow.text(), 0o640, 0, shadow_gid)?;
     if let Some(gshadow) = &db.gshadow {
         root.write_owned("/etc/gshadow", gshadow.text(), 0o640, 0, shadow_gid)?;
+    }
+    Ok(())
+}
+
+/// Removes the enablement links of `userconfig.service`, Raspberry Pi OS's first-boot wizard
+/// (userconf-pi, bullseye 2022 on) that asks on the console for a user to create or rename:
+/// the profile has made its accounts, and the wizard would hold the first boot at a prompt.
+fn disable_user_wizard(root: &mut Editor) -> Result<(), EditError> {
+    let Ok(units) = TreePath::parse("etc/systemd/system") else {
+        return Ok(());
+    };
+    let links: Vec<String> = root
+        .tree()
+        .iter()
+        .filter(|(path, _, _)| {
+            path.starts_with(&units)
+                && path.file_name() == Some(b"userconfig.service")
+                && path.depth() == units.depth() + 2
+        })
+        .map(|(path, _, _)| path.to_string())
+        .collect();
+    for link in links {
+        root.remove(&link)?;
     }
     Ok(())
 }
@@ -454,6 +478,8 @@ mod tests {
         let mut fx = Fixture::with_profile(bookworm(), profile);
         run(&mut fx);
         assert_eq!(fx.inode("/home/ann").mode, 0o700);
+        let wizard = "/etc/systemd/system/multi-user.target.wants/userconfig.service";
+        assert!(!fx.exists(wizard) && fx.changed().contains(&wizard.to_owned()));
         assert!(fx.text("/etc/shadow").contains("\nann:$6$salt$"));
         assert!(!fx.exists("/home/ann/.ssh"));
         let profile = "[[user]]\nname = \"ann\"\ngroups = [\"docker\"]\n";

@@ -39,11 +39,13 @@ fn written(dir: &Path, server: &str) -> (Tree, Written) {
             "[system]\nhostname = \"blog-pi3\"\n\n[web]\nserver = \"{server}\"\nphp = \"{php}\"\nphp_max_children = \"auto\"\nheaders = {{ \"X-Served-By\" = \"Raspberry Pi 3\", \"X-Note\" = \"100% \\\"real\\\"\" }}\n"
         ),
     );
-    let mut root = tree(&[(
-        &format!("etc/php/{php}/fpm/pool.d/www.conf"),
-        b"[www]\n",
-        0o644,
-    )]);
+    let pool = format!("etc/php/{php}/fpm/pool.d/www.conf");
+    let mut root = tree(&[
+        (&pool, b"[www]\n", 0o644),
+        ("etc/nginx/nginx.conf.dpkg-new", b"", 0o644),
+        ("etc/apache2/apache2.conf", b"", 0o644),
+        ("etc/lighttpd/lighttpd.conf", b"", 0o644),
+    ]);
     let mut boot = tree(&[]);
     let out = run_part(
         &profile,

@@ -36,6 +36,18 @@ pub enum WebError {
         /// Its value.
         value: String,
     },
+    /// The web server is not in the image.
+    #[error(
+        "[web] server = \"{server}\", but the image has no {dir}; add `{package}` to packages.install"
+    )]
+    NoServer {
+        /// The server.
+        server: WebServer,
+        /// Its configuration directory.
+        dir: &'static str,
+        /// The package that provides it.
+        package: &'static str,
+    },
     /// PHP-FPM of the asked version is not in the image.
     #[error(
         "[web] php = \"{version}\", but the image has no PHP-FPM {version} (no /etc/php/{version}/fpm); add `php{version}-fpm` to packages.install"
@@ -55,6 +67,20 @@ pub fn apply(
     let Some(web) = ctx.profile.web() else {
         return Ok(());
     };
+    let (dir, package) = match web.server {
+        WebServer::Nginx => ("/etc/nginx", "nginx-light"),
+        WebServer::Apache2 => ("/etc/apache2", "apache2"),
+        WebServer::Lighttpd => ("/etc/lighttpd", "lighttpd"),
+    };
+    // The package's own files may still be `.dpkg-new` (configured at first boot), but its
+    // directory is there once it is unpacked.
+    if !root.inode(dir)?.is_some_and(|i| i.is_dir()) {
+        return Err(WebError::NoServer {
+            server: web.server,
+            dir,
+            package,
+        });
+    }
     let fpm = match &web.php {
         Some(version) => Some(php::apply(root, ctx, version, web.php_max_children, notes)?),
         None => None,
@@ -80,4 +106,28 @@ fn quoted(text: &str) -> String {
     }
     out.push('"');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::node::sample_base::{Fixture, jessie};
+
+    #[test]
+    fn a_server_the_image_lacks_is_named() {
+        let profile = "[web]\nserver = \"apache2\"\nheaders = { \"X-A\" = \"b\" }\n";
+        let mut fx = Fixture::with_profile(jessie(), profile);
+        let err = fx
+            .apply(|root, _, ctx, notes| super::apply(root, ctx, notes).map_err(|e| e.to_string()))
+            .unwrap_err();
+        assert!(
+            err.contains("/etc/apache2") && err.contains("`apache2`"),
+            "{err}"
+        );
+        let profile = "[web]\nserver = \"nginx\"\nphp = \"7.4\"\n";
+        let mut fx = Fixture::with_profile(jessie(), profile);
+        let err = fx
+            .apply(|root, _, ctx, notes| super::apply(root, ctx, notes).map_err(|e| e.to_string()))
+            .unwrap_err();
+        assert!(err.contains("php7.4-fpm"), "{err}");
+    }
 }
