@@ -400,10 +400,15 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(128))]
+        #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
-        fn hostile_manifests_never_panic(text in "(\\[\\[entry\\]\\]\n|path = \"[a-z/.]{0,12}\"\n|mode = \"[0-9]{0,6}\"\n|owner = \"[a-z]{0,5}\"\n|[ -~\n]{0,20})*") {
+        fn hostile_manifests_never_panic(text in "(\\[\\[entry\\]\\]\n|path = \"[a-z/.]{0,12}\"\n|mode = \"[0-9]{0,6}\"\n|owner = \"[a-z]{0,5}\"\n|group = \"(ssl-cert|root|x)\"\n|[ -~\n]{0,20})*") {
             let _ = parse_manifest(&text, Path::new("overlay.toml"));
+            // And applied to a tree: an error or a change, never a panic.
+            let mut fx = fixture(Some(&text));
+            if let Err(e) = run(&mut fx) {
+                prop_assert!(e.contains("overlay.toml"), "{}", e);
+            }
         }
     }
 }

@@ -9,6 +9,8 @@
 //! the build host's; [`uid_of`] and [`gid_of`] do that for the other node settings. This
 //! module does not touch SSH's daemon settings or sudo rules.
 
+use std::collections::BTreeSet;
+
 use super::{EditError, Editor, NodeContext};
 use crate::profile::{Generation, User};
 use crate::tree::{Inode, Kind, TreePath};
@@ -303,9 +305,10 @@ impl Databases {
 
     /// Adds the passwd, shadow, group and gshadow lines of a new user, as adduser does.
     fn create(&mut self, user: &User, shell: &str) -> Result<Account, UsersError> {
-        let uids: Vec<u32> = self.passwd.ids().collect();
-        let gids: Vec<u32> = self.group.ids().collect();
-        let free = |taken: &[u32]| (FIRST_ID..=LAST_ID).find(|id| !taken.contains(id));
+        // Sets, so a base with a huge passwd cannot make the search quadratic.
+        let uids: BTreeSet<u32> = self.passwd.ids().collect();
+        let gids: BTreeSet<u32> = self.group.ids().collect();
+        let free = |taken: &BTreeSet<u32>| (FIRST_ID..=LAST_ID).find(|id| !taken.contains(id));
         let own_group = self.group.id(&user.name);
         let (uid, gid) = match own_group {
             // A group of the user's name already there becomes the personal group.
@@ -500,5 +503,20 @@ mod tests {
             Ok(())
         })
         .unwrap();
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn hostile_account_databases_never_panic(
+            passwd in "([a-z]{0,4}(:[a-z0-9/]{0,6}){0,7}\n){0,12}",
+            group in "([a-z]{0,6}(:[a-z0-9,]{0,6}){0,4}\n){0,12}",
+        ) {
+            let mut base = jessie();
+            crate::node::sample_base::file(&mut base.root, "etc/passwd", &passwd, 0o644);
+            crate::node::sample_base::file(&mut base.root, "etc/group", &group, 0o644);
+            let mut fx = Fixture::new(base);
+            let _ = fx.apply(|root, _boot, ctx, _| apply(root, ctx).map_err(|e| e.to_string()));
+        }
     }
 }
