@@ -84,6 +84,7 @@ fn common(root: &mut Tree) {
         put(root, path, inode);
     }
     file(root, "etc/skel/.bashrc", "# ~/.bashrc\n", 0o644);
+    file(root, "etc/sudoers.d/README", "# drop-ins\n", 0o440);
     file(root, "etc/skel/.profile", "# ~/.profile\n", 0o644);
     let mut home = Inode::dir(0o755, T);
     (home.uid, home.gid) = (1000, 1000);

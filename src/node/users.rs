@@ -210,6 +210,7 @@ pub fn apply(root: &mut Editor, ctx: &NodeContext) -> Result<(), UsersError> {
             }
         };
         db.set_password(user);
+        sudo_without_password(root, user)?;
         for group in &user.groups {
             db.join(user, group)?;
         }
@@ -238,6 +239,30 @@ pub fn apply(root: &mut Editor, ctx: &NodeContext) -> Result<(), UsersError> {
         root.write_owned("/etc/gshadow", gshadow.text(), 0o640, 0, shadow_gid)?;
     }
     Ok(())
+}
+
+/// The sudoers drop-in of a key-only member of `sudo`.
+pub fn sudoers_path(user: &str) -> String {
+    format!("/etc/sudoers.d/010_pi-imager-{user}-nopasswd")
+}
+
+/// Gives a member of `sudo` without a password passwordless sudo, as Raspberry Pi OS gives
+/// its first user (`010_pi-nopasswd`): with `*` in shadow, sudo's password prompt could
+/// never be answered and the account could not administer the node.
+fn sudo_without_password(root: &mut Editor, user: &User) -> Result<(), EditError> {
+    let wants_sudo = user.groups.iter().any(|g| g == "sudo");
+    if user.password_hash.is_some() || !wants_sudo || !root.exists("/etc/sudoers.d")? {
+        return Ok(());
+    }
+    root.write(
+        &sudoers_path(&user.name),
+        format!(
+            "# Written by pi-imager: {0} logs in with keys only and has no password to give sudo.\n\
+             {0} ALL=(ALL) NOPASSWD: ALL\n",
+            user.name
+        ),
+        0o440,
+    )
 }
 
 /// Removes the enablement links of `userconfig.service`, Raspberry Pi OS's first-boot wizard
@@ -484,6 +509,7 @@ mod tests {
         let wizard = "/etc/systemd/system/multi-user.target.wants/userconfig.service";
         assert!(!fx.exists(wizard) && fx.changed().contains(&wizard.to_owned()));
         assert!(fx.text("/etc/shadow").contains("\nann:$6$salt$"));
+        assert!(!fx.exists(&sudoers_path("ann")), "ann has a password");
         assert!(!fx.exists("/home/ann/.ssh"));
         let profile = "[[user]]\nname = \"ann\"\ngroups = [\"docker\"]\n";
         let mut fx = Fixture::with_profile(bookworm(), profile);

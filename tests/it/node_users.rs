@@ -1,6 +1,7 @@
 //! Accounts checked by shadow's own checkers: `pwck -r` and `grpck -r` in a copy of the
 //! written tree (`-R`), which verify every line's syntax, that passwd and shadow, group and
-//! gshadow agree, and that each home directory and shell exists.
+//! gshadow agree, and that each home directory and shell exists; `visudo -c` on the sudo
+//! rule written for a key-only administrator.
 
 use std::fs;
 use std::process::Command;
@@ -35,6 +36,7 @@ fn pwck_and_grpck_accept_the_written_accounts() {
         ("etc/group", GROUP, 0o644),
         ("etc/gshadow", GSHADOW, 0o640),
         ("etc/skel/.bashrc", b"# bashrc\n", 0o644),
+        ("etc/sudoers.d/README", b"# drop-ins\n", 0o440),
         ("bin/bash", b"ELF", 0o755),
         ("usr/sbin/nologin", b"ELF", 0o755),
         ("home/pi/.profile", b"", 0o644),
@@ -70,6 +72,15 @@ fn pwck_and_grpck_accept_the_written_accounts() {
         let (ok, text) = check(tool);
         assert!(ok, "{tool} -r: {text}");
     }
+    // pete has keys only and is in sudo: his passwordless sudo rule must parse.
+    let sudoers = out.join(users::sudoers_path("pete").trim_start_matches('/'));
+    let visudo = output(Command::new("visudo").arg("-c").arg("-f").arg(&sudoers));
+    assert!(
+        visudo.status.success(),
+        "visudo -c: {}{}",
+        String::from_utf8_lossy(&visudo.stdout),
+        String::from_utf8_lossy(&visudo.stderr)
+    );
     let passwd = fs::read_to_string(out.join("etc/passwd")).unwrap();
     assert_eq!(passwd.matches("\npi:").count(), 1);
     // The check is real: a user without a shadow line is reported.
