@@ -18,12 +18,6 @@ pub mod users;
 pub mod web;
 
 pub use edit::{EditError, Editor, MAX_READ};
-pub use overlay::OverlayError;
-pub use server::ServerError;
-pub use ssh::SshError;
-pub use system::SystemError;
-pub use users::UsersError;
-pub use web::WebError;
 
 use std::collections::BTreeSet;
 

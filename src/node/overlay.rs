@@ -324,6 +324,11 @@ mod tests {
             .unwrap();
         std::fs::write(o.join("lib/systemd/system/x.service"), "[Unit]\n").unwrap();
         std::os::unix::fs::symlink("/etc/shadow", o.join("etc/outside")).unwrap();
+        // A link to a host directory: copied as a link, its host contents never read.
+        let host = dir.join("host-secrets");
+        std::fs::create_dir_all(&host).unwrap();
+        std::fs::write(host.join("secret"), "host").unwrap();
+        std::os::unix::fs::symlink(&host, o.join("etc/hostdir")).unwrap();
         std::fs::write(
             o.join(MANIFEST),
             "[[entry]]\npath = \"etc/ssl/private\"\nmode = \"0710\"\nowner = \"root\"\ngroup = \"ssl-cert\"\n\n[[entry]]\npath = \"/etc/ssl/private/site.key\"\nmode = \"0640\"\ngroup = \"ssl-cert\"\n",
@@ -363,6 +368,12 @@ mod tests {
         // Merged /usr: lib/... lands in usr/lib through the image's own link.
         assert!(fx.exists("/usr/lib/systemd/system/x.service"));
         assert_eq!(fx.link("/etc/outside"), "/etc/shadow");
+        assert!(fx.link("/etc/hostdir").ends_with("host-secrets"));
+        assert!(
+            !fx.root_changed
+                .iter()
+                .any(|p| p.to_string().contains("secret"))
+        );
         assert!(!fx.exists("/overlay.toml"));
         let private = fx.inode("/etc/ssl/private");
         assert_eq!((private.mode, private.uid, private.gid), (0o710, 0, 110));
