@@ -20,7 +20,9 @@
 //!
 //! It runs once: `ConditionPathExists=` on a flag file that the script removes, with its
 //! enablement link, only on success; a failure exits non-zero and the next boot retries
-//! (preinst steps already done are not repeated). This module writes the files into the
+//! (preinst steps already done are not repeated). When the node stage enables a locale the
+//! base has not compiled, a flag asks the script to run `locale-gen` after configuring
+//! (only the image can run its own `localedef`). This module writes the files into the
 //! tree; it does not decide which packages need configuring.
 
 use crate::apt::dpkg::PreinstStep;
@@ -37,6 +39,9 @@ pub const LINK_PATH: &str = "etc/systemd/system/sysinit.target.wants/pi-imager-f
 pub const SCRIPT_PATH: &str = "usr/lib/pi-imager/firstboot";
 /// The flag whose presence makes the unit run.
 pub const PENDING_PATH: &str = "var/lib/pi-imager/firstboot-pending";
+/// The flag asking the script to run `locale-gen` (the node stage enabled a locale in
+/// `/etc/locale.gen` that the build host cannot compile for the image).
+pub const LOCALE_GEN_PATH: &str = "var/lib/pi-imager/locale-gen-pending";
 
 /// Why the first-boot files could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -163,7 +168,18 @@ if ! dpkg --force-confdef --force-confold --configure -a; then
     exit 1
 fi
 
-rm -f "$DONE" "$LINK" "$PENDING"
+# Locales the node stage enabled in /etc/locale.gen: compiling them needs the image's own
+# localedef, so it happens here, after the locales package itself is configured.
+LOCALE_GEN=/{LOCALE_GEN_PATH}
+if [ -e "$LOCALE_GEN" ]; then
+    log "generating the locales enabled in /etc/locale.gen: locale-gen"
+    if ! locale-gen; then
+        log "locale-gen failed; the next boot retries"
+        exit 1
+    fi
+fi
+
+rm -f "$DONE" "$LINK" "$PENDING" "$LOCALE_GEN"
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload || true
     # Services the packages enabled just now were not part of this boot's transaction.
@@ -189,6 +205,29 @@ fn put(tree: &mut Tree, path: &str, inode: Inode, mtime: Timestamp) -> Result<()
     Ok(())
 }
 
+/// The unit, its script (0755), the pending flag and the enablement link, root-owned, each
+/// with its path (relative to the root) and time `mtime`.
+pub fn firstboot_files(steps: &[PreinstStep], mtime: Timestamp) -> [(&'static str, Inode); 4] {
+    let link = Inode::new(
+        Kind::Symlink(format!("/{UNIT_PATH}").into_bytes()),
+        0o777,
+        mtime,
+    );
+    [
+        (UNIT_PATH, Inode::file(unit_text(), 0o644, mtime)),
+        (SCRIPT_PATH, Inode::file(script_text(steps), 0o755, mtime)),
+        (
+            PENDING_PATH,
+            Inode::file(
+                "pi-imager: packages await configuration on first boot\n",
+                0o644,
+                mtime,
+            ),
+        ),
+        (LINK_PATH, link),
+    ]
+}
+
 /// Writes the unit, its enablement link, its script (0755) and the pending flag into
 /// `tree`, root-owned, every file with time `mtime`.
 pub fn install_firstboot(
@@ -196,34 +235,10 @@ pub fn install_firstboot(
     steps: &[PreinstStep],
     mtime: Timestamp,
 ) -> Result<(), FirstbootError> {
-    put(
-        tree,
-        UNIT_PATH,
-        Inode::file(unit_text(), 0o644, mtime),
-        mtime,
-    )?;
-    put(
-        tree,
-        SCRIPT_PATH,
-        Inode::file(script_text(steps), 0o755, mtime),
-        mtime,
-    )?;
-    put(
-        tree,
-        PENDING_PATH,
-        Inode::file(
-            "pi-imager: packages await configuration on first boot\n",
-            0o644,
-            mtime,
-        ),
-        mtime,
-    )?;
-    let link = Inode::new(
-        Kind::Symlink(format!("/{UNIT_PATH}").into_bytes()),
-        0o777,
-        mtime,
-    );
-    put(tree, LINK_PATH, link, mtime)
+    for (path, inode) in firstboot_files(steps, mtime) {
+        put(tree, path, inode, mtime)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,7 +5,13 @@ use super::boot::BootError;
 use super::generation::GenerationError;
 use super::network::NetworkError;
 use super::storage::StorageError;
+use super::overlay::OverlayError;
+use super::server::ServerError;
+use super::ssh::SshError;
 use super::swap::SwapError;
+use super::system::SystemError;
+use super::users::UsersError;
+use super::web::WebError;
 
 /// Why a node's settings could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -25,4 +31,22 @@ pub enum NodeError {
     /// Mounts of other drives.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// Host name, time zone, locale, sysctl.
+    #[error(transparent)]
+    System(#[from] SystemError),
+    /// Accounts and their keys.
+    #[error(transparent)]
+    Users(#[from] UsersError),
+    /// The SSH server.
+    #[error(transparent)]
+    Ssh(#[from] SshError),
+    /// The web server and PHP-FPM.
+    #[error(transparent)]
+    Web(#[from] WebError),
+    /// The node's server binary and its unit.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// An overlay.
+    #[error(transparent)]
+    Overlay(#[from] OverlayError),
 }

@@ -21,6 +21,14 @@ mod generations;
 pub mod network;
 pub mod storage;
 pub mod swap;
+pub mod overlay;
+#[cfg(test)]
+mod sample_base;
+pub mod server;
+pub mod ssh;
+pub mod system;
+pub mod users;
+pub mod web;
 
 pub use boot::BootError;
 pub use edit::{EditError, Editor, MAX_READ};
@@ -101,8 +109,11 @@ pub fn apply(
     network::apply(&mut root, &mut boot, ctx, notes)?;
     swap::apply(&mut root, ctx)?;
     storage::apply(&mut root, ctx)?;
-    // The system parts (system, users, ssh, web, server with inputs.server_binary,
-    // overlay) are called here once they are merged.
-    let _ = inputs.server_binary.as_deref();
+    system::apply(&mut root, ctx)?;
+    users::apply(&mut root, ctx)?;
+    ssh::apply(&mut root, &mut boot, ctx)?;
+    web::apply(&mut root, ctx, notes)?;
+    server::apply(&mut root, ctx, inputs.server_binary.as_deref())?;
+    overlay::apply(&mut root, ctx)?;
     Ok(outcome)
 }
