@@ -5,6 +5,7 @@
 
 pub mod apt;
 pub mod base;
+pub mod build;
 pub mod check;
 pub mod fetch;
 pub mod image;

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use pi_imager::build::{self, BuildError, BuildOptions, Reporter, Style};
 use pi_imager::inspect::{self, Filesystem};
 use pi_imager::{check, profile};
+use std::sync::Arc;
 
 /// Builds flashable, reproducible Raspberry Pi OS images for web-server nodes from a TOML
 /// profile, without root.
@@ -18,6 +20,37 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Build the profile's images: the raw image, its block map, the compressed image,
+    /// drive images, a manifest per node and SHA256SUMS; writes the lock on first use.
+    Build {
+        /// The profile file (TOML).
+        profile: PathBuf,
+        /// Build only this node of the fleet.
+        #[arg(long, value_name = "NODE")]
+        node: Option<String>,
+        /// Where the outputs go.
+        #[arg(long, value_name = "DIR", default_value = "out")]
+        out: PathBuf,
+        /// Use exactly the inputs of the lock; refuse a profile that no longer matches it.
+        #[arg(long)]
+        locked: bool,
+        #[command(flatten)]
+        fetch: FetchArgs,
+        /// Print one JSON object per line on standard output (events, then the result).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resolve every input (base digest, repositories, packages) and write the lock file,
+    /// without building images.
+    Lock {
+        /// The profile file (TOML).
+        profile: PathBuf,
+        #[command(flatten)]
+        fetch: FetchArgs,
+        /// Print one JSON object per line on standard output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate a profile and summarise what it builds; exit 0, or 2 with every error found.
     Check {
         /// The profile file (TOML).
@@ -43,12 +76,56 @@ enum Command {
     },
 }
 
+/// Where downloads come from.
+#[derive(Debug, clap::Args)]
+struct FetchArgs {
+    /// Use only the download cache; name what is missing instead of downloading.
+    #[arg(long)]
+    offline: bool,
+    /// The download cache (default: $XDG_CACHE_HOME/pi-imager).
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+}
+
 /// Exit code for a bad profile or bad usage.
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Build {
+            profile,
+            node,
+            out,
+            locked,
+            fetch,
+            json,
+        } => run_build(
+            &BuildOptions {
+                profile,
+                node,
+                out,
+                locked,
+                offline: fetch.offline,
+                cache: fetch.cache,
+            },
+            json,
+        ),
+        Command::Lock {
+            profile,
+            fetch,
+            json,
+        } => run_lock(
+            &BuildOptions {
+                profile,
+                node: None,
+                out: PathBuf::from("out"),
+                locked: false,
+                offline: fetch.offline,
+                cache: fetch.cache,
+            },
+            json,
+        ),
         Command::Check {
             profile: path,
             json,
@@ -59,6 +136,94 @@ fn main() -> ExitCode {
             boot,
             json,
         } => run_inspect(&image, ls.as_deref(), boot, json),
+    }
+}
+
+fn failed(error: &BuildError, style: Style) -> ExitCode {
+    if style == Style::Json {
+        println!(
+            "{}",
+            serde_json::json!({"event": "error", "message": error.to_string()})
+        );
+    }
+    if error.is_usage() {
+        eprintln!("{error}");
+        ExitCode::from(EXIT_USAGE)
+    } else {
+        eprintln!("pi-imager: {error}");
+        ExitCode::FAILURE
+    }
+}
+
+fn run_build(opts: &BuildOptions, json: bool) -> ExitCode {
+    let style = Style::detect(json);
+    let reporter = Arc::new(Reporter::new(style));
+    match build::build(opts, &reporter) {
+        Ok(report) => {
+            if style == Style::Json {
+                let nodes: Vec<_> = report
+                    .nodes
+                    .iter()
+                    .map(|n| {
+                        serde_json::json!({
+                            "node": n.node,
+                            "notes": n.notes,
+                            "outputs": n.outputs.iter().map(|o| serde_json::json!({
+                                "path": o.path.display().to_string(),
+                                "size": o.size,
+                                "sha256": build::hex(&o.sha256),
+                            })).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "event": "done",
+                        "lock": report.lock.display().to_string(),
+                        "lock_written": report.lock_written,
+                        "epoch": report.epoch,
+                        "nodes": nodes,
+                    })
+                );
+            } else {
+                for node in &report.nodes {
+                    for output in &node.outputs {
+                        eprintln!(
+                            "wrote {} ({})",
+                            output.path.display(),
+                            build::human_bytes(output.size)
+                        );
+                    }
+                }
+                if report.lock_written {
+                    eprintln!("wrote {}", report.lock.display());
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => failed(&error, style),
+    }
+}
+
+fn run_lock(opts: &BuildOptions, json: bool) -> ExitCode {
+    let style = Style::detect(json);
+    let reporter = Arc::new(Reporter::new(style));
+    match build::lock(opts, &reporter) {
+        Ok((path, written)) => {
+            if style == Style::Json {
+                println!(
+                    "{}",
+                    serde_json::json!({"event": "done", "lock": path.display().to_string(), "lock_written": written})
+                );
+            } else if written {
+                eprintln!("wrote {}", path.display());
+            } else {
+                eprintln!("{} is up to date", path.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => failed(&error, style),
     }
 }
 

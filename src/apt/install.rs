@@ -50,6 +50,8 @@ pub struct AptOutcome {
     /// Things accepted only because the profile allows them (expired or weakly signed
     /// suites), one sentence each.
     pub warnings: Vec<String>,
+    /// The time every file written got, Unix seconds.
+    pub epoch: i64,
 }
 
 /// Why the apt stage failed; each variant names what it was working on.
@@ -151,9 +153,22 @@ pub fn install(
         fetcher,
         store,
         now,
-        mtime,
+        Epoch::Fixed(mtime),
         &AptPins::default(),
     )
+}
+
+/// The time the files the apt stage writes get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epoch {
+    /// This time (a lock's epoch, or the caller's).
+    Fixed(Timestamp),
+    /// The newest `Date` of the repositories' signed Releases, or `fallback` when none has
+    /// one: a time that follows from the inputs, never from the build host's clock.
+    NewestRelease {
+        /// Unix seconds used when no Release is dated.
+        fallback: i64,
+    },
 }
 
 /// [`install`], held to a lock: each repository's signed Release must be the pinned one,
@@ -164,7 +179,7 @@ pub fn install_pinned(
     fetcher: &Fetcher,
     store: &ContentStore,
     now: i64,
-    mtime: Timestamp,
+    epoch: Epoch,
     pins: &AptPins,
 ) -> Result<AptOutcome, AptError> {
     let base = profile.base();
@@ -204,7 +219,6 @@ pub fn install_pinned(
         repo.policy.pinned = pins.releases.get(name).copied();
     }
     let mut db = Database::read(tree)?;
-    db.set_mtime(mtime);
     let arch = db.arch().to_string();
     let mut loaded: Vec<LoadedRepository> = Vec::with_capacity(configured.len());
     for repo in &configured {
@@ -217,6 +231,17 @@ pub fn install_pinned(
             now,
         )?);
     }
+    let mtime = match epoch {
+        Epoch::Fixed(mtime) => mtime,
+        Epoch::NewestRelease { fallback } => Timestamp::from_secs(
+            loaded
+                .iter()
+                .filter_map(|l| l.date)
+                .max()
+                .unwrap_or(fallback),
+        ),
+    };
+    db.set_mtime(mtime);
     let mut outcome = AptOutcome::default();
     let origins = loaded
         .iter()
@@ -292,6 +317,7 @@ pub fn install_pinned(
         .collect();
     write_image_config(tree, &rewrites, &extra, mtime).map_err(AptError::Config)?;
     outcome.packages = resolution.lock();
+    outcome.epoch = mtime.secs;
     Ok(outcome)
 }
 

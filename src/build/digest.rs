@@ -96,7 +96,7 @@ pub fn trees_digest(roots: &[&Path]) -> std::io::Result<[u8; 32]> {
 fn walk(root: &Path, rel: &Path, hasher: &mut Sha256) -> std::io::Result<()> {
     let dir = root.join(rel);
     let mut entries: Vec<_> = fs_err::read_dir(&dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(std::fs::DirEntry::file_name);
+    entries.sort_by_key(fs_err::DirEntry::file_name);
     for entry in entries {
         let rel = rel.join(entry.file_name());
         let path = entry.path();
@@ -160,14 +160,23 @@ mod tests {
         fs_err::create_dir(root.join("etc")).unwrap();
         fs_err::write(root.join("etc/motd"), "hello\n").unwrap();
         let first = trees_digest(&[root]).unwrap();
-        std::fs::set_permissions(root.join("etc/motd"), std::fs::Permissions::from_mode(0o600))
-            .unwrap();
+        std::fs::set_permissions(
+            root.join("etc/motd"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
         assert_eq!(trees_digest(&[root]).unwrap(), first);
-        std::fs::set_permissions(root.join("etc/motd"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(
+            root.join("etc/motd"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
         assert_ne!(trees_digest(&[root]).unwrap(), first);
-        std::fs::set_permissions(root.join("etc/motd"), std::fs::Permissions::from_mode(0o644))
-            .unwrap();
+        std::fs::set_permissions(
+            root.join("etc/motd"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
         fs_err::write(root.join("etc/motd"), "hello!\n").unwrap();
         assert_ne!(trees_digest(&[root]).unwrap(), first);
     }

@@ -167,7 +167,12 @@ impl Lock {
     pub fn release_pins(&self) -> std::collections::BTreeMap<String, [u8; 32]> {
         self.repositories
             .iter()
-            .filter_map(|r| Some((r.name.clone(), super::digest::parse_hex32(&r.release_sha256)?)))
+            .filter_map(|r| {
+                Some((
+                    r.name.clone(),
+                    super::digest::parse_hex32(&r.release_sha256)?,
+                ))
+            })
             .collect()
     }
 
@@ -258,8 +263,13 @@ mod tests {
     #[test]
     fn refuses_other_versions_and_unknown_keys_naming_the_file() {
         let text = sample().to_toml().replace("version = 1", "version = 7");
-        let err = Lock::parse(&text, Path::new("blog.lock")).unwrap_err().to_string();
-        assert!(err.contains("blog.lock") && err.contains("version 7"), "{err}");
+        let err = Lock::parse(&text, Path::new("blog.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("blog.lock") && err.contains("version 7"),
+            "{err}"
+        );
         let text = format!("{}\nsurprise = 1\n", sample().to_toml());
         assert!(Lock::parse(&text, Path::new("blog.lock")).is_err());
     }

@@ -22,8 +22,8 @@ use crate::image::compress::{self, CompressError};
 use crate::image::disk::{BootSpec, DiskError, DiskSpec, TableSpec, write_disk};
 use crate::image::mke2fs::{Ext4Params, FsUuid, Mke2fsError, check_version, write_ext4};
 use crate::manifest::{
-    BuildFacts, InputDigest, LockRef, Manifest, ManifestError, OutputRecord, PackageRecord,
-    Written,
+    BuildFacts, Checksum, InputDigest, InputKind, LockRef, Manifest, ManifestError,
+    OutputFile as OutputRecord, PackageRecord, Written,
 };
 use crate::node::{self, DiskIds, NodeContext, NodeError, NodeInputs};
 use crate::profile::{
@@ -245,13 +245,7 @@ enum Pinning {
 fn base_source_text(profile: &Profile) -> String {
     match &profile.base().source {
         Source::Url(url) => url.to_string(),
-        Source::Path(path) => {
-            let dir = profile.path().parent().unwrap_or(Path::new(""));
-            path.strip_prefix(dir)
-                .unwrap_or(path)
-                .to_string_lossy()
-                .into_owned()
-        }
+        Source::Path(path) => relative_to_profile(profile, path),
     }
 }
 
@@ -305,15 +299,20 @@ fn choose_pinning(
     Ok(Pinning::Fresh { base })
 }
 
-fn make_fetcher(opts: &BuildOptions, reporter: &std::sync::Arc<Reporter>) -> Result<Fetcher, BuildError> {
+fn make_fetcher(
+    opts: &BuildOptions,
+    reporter: &std::sync::Arc<Reporter>,
+) -> Result<Fetcher, BuildError> {
     let cache = match &opts.cache {
         Some(dir) => dir.clone(),
         None => Fetcher::default_cache_dir().ok_or(BuildError::NoCache)?,
     };
     let progress = std::sync::Arc::clone(reporter);
-    Ok(Fetcher::new(cache, opts.offline).with_progress(Box::new(move |url, got, total| {
-        progress.download(url, got, total);
-    })))
+    Ok(
+        Fetcher::new(cache, opts.offline).with_progress(Box::new(move |url, got, total| {
+            progress.download(url, got, total);
+        })),
+    )
 }
 
 /// The inputs besides packages, fetched and checked.
@@ -427,7 +426,10 @@ struct Shared {
 }
 
 fn newest_mtime(tree: &Tree) -> i64 {
-    tree.iter().map(|(_, _, inode)| inode.mtime.secs).max().unwrap_or(0)
+    tree.iter()
+        .map(|(_, _, inode)| inode.mtime.secs)
+        .max()
+        .unwrap_or(0)
 }
 
 fn assemble_shared_root(
@@ -486,7 +488,7 @@ struct Fleet<'a> {
     generation: Generation,
     shared: &'a Shared,
     inputs: &'a Inputs,
-    lock_ref: Option<crate::manifest::LockRef>,
+    lock_ref: Option<LockRef>,
     epoch: i64,
 }
 
@@ -538,11 +540,12 @@ fn build_node(
     let node_inputs = NodeInputs {
         server_binary: fleet.inputs.server.as_ref().map(|(p, _)| p.clone()),
     };
-    let settings =
-        node::apply(&mut root, &mut boot, &ctx, &node_inputs).map_err(|source| BuildError::Node {
+    let settings = node::apply(&mut root, &mut boot, &ctx, &node_inputs).map_err(|source| {
+        BuildError::Node {
             node: node.name.clone(),
             source,
-        })?;
+        }
+    })?;
     for note in &settings.notes {
         reporter.step(&format!("node {}: {note}", node.name));
     }
@@ -560,11 +563,20 @@ fn build_node(
         boot: BootSpec {
             start: base.boot.partition.start,
             size: boot_size,
-            label: base.boot.label.clone().unwrap_or_else(|| "bootfs".to_owned()),
+            label: base
+                .boot
+                .label
+                .clone()
+                .unwrap_or_else(|| "bootfs".to_owned()),
             volume_id: ids.volume_id,
             timestamp: fleet.epoch,
         },
-        root: Ext4Params::like(&base.root.superblock, ids.root_uuid, ids.hash_seed, fleet.epoch),
+        root: Ext4Params::like(
+            &base.root.superblock,
+            ids.root_uuid,
+            ids.hash_seed,
+            fleet.epoch,
+        ),
     };
     write_disk(&image, &spec, &boot, &root).map_err(|source| BuildError::Disk {
         path: image.clone(),
@@ -581,7 +593,10 @@ fn build_node(
         Compression::Gz => Some((compress::Kind::Gz, "gz")),
         Compression::Xz => Some((compress::Kind::Xz, "xz")),
     } {
-        reporter.step(&format!("node {}: compressing {name}.img.{suffix}", node.name));
+        reporter.step(&format!(
+            "node {}: compressing {name}.img.{suffix}",
+            node.name
+        ));
         let out = outputs.stage(&format!("{name}.img.{suffix}"))?;
         compress::compress(&image, &out, kind, compression_threads())?;
         extra.push(record(&out)?);
@@ -601,7 +616,7 @@ fn build_node(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        profile_digest: hex(&fleet.loaded.digest),
+        profile_digest: Checksum(fleet.loaded.digest),
         node: node.name.clone(),
         hostname: node.hostname.clone(),
         board: node.board.to_string(),
@@ -620,7 +635,7 @@ fn build_node(
                 architecture: p.architecture.clone(),
                 repository: p.repository.clone(),
                 filename: p.filename.clone(),
-                sha256: p.sha256.clone(),
+                sha256: Checksum(parse_hex32(&p.sha256).unwrap_or_default()),
             })
             .collect(),
         removed: fleet.shared.apt.removed.clone(),
@@ -638,14 +653,14 @@ fn build_node(
     let image_file = OutputFile {
         path: outputs.dir().join(format!("{name}.img")),
         size: std::fs::metadata(&image).map_err(io_input(&image))?.len(),
-        sha256: parse_hex32(&manifest.image.sha256).unwrap_or_default(),
+        sha256: manifest.image.sha256.0,
     };
     let mut files = vec![image_file];
     for r in &extra {
         files.push(OutputFile {
             path: outputs.dir().join(&r.name),
             size: r.size,
-            sha256: parse_hex32(&r.sha256).unwrap_or_default(),
+            sha256: r.sha256.0,
         });
     }
     files.push(OutputFile {
@@ -673,40 +688,40 @@ fn record(path: &Path) -> Result<OutputRecord, BuildError> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         size: std::fs::metadata(path).map_err(io_input(path))?.len(),
-        sha256: hex(&file_sha256(path).map_err(io_input(path))?),
+        sha256: Checksum(file_sha256(path).map_err(io_input(path))?),
     })
 }
 
 fn input_digests(fleet: &Fleet<'_>) -> Vec<InputDigest> {
     let profile = &fleet.loaded.profile;
     let mut inputs = vec![InputDigest {
-        kind: "base".to_owned(),
+        kind: InputKind::Base,
         name: "base".to_owned(),
         source: base_source_text(profile),
-        sha256: hex(&fleet.inputs.base.download_sha256),
+        sha256: Checksum(fleet.inputs.base.download_sha256),
     }];
     for repo in &fleet.shared.apt.repositories {
         inputs.push(InputDigest {
-            kind: "repository".to_owned(),
+            kind: InputKind::Repository,
             name: repo.name.clone(),
             source: format!("{} {}", repo.uri, repo.suite),
-            sha256: repo.release_sha256.clone(),
+            sha256: Checksum(parse_hex32(&repo.release_sha256).unwrap_or_default()),
         });
     }
     if let (Some(server), Some((_, digest))) = (profile.server(), &fleet.inputs.server) {
         inputs.push(InputDigest {
-            kind: "server".to_owned(),
+            kind: InputKind::Server,
             name: server.unit.clone(),
             source: match &server.source {
                 Source::Url(url) => url.to_string(),
                 Source::Path(p) => relative_to_profile(profile, p),
             },
-            sha256: hex(digest),
+            sha256: Checksum(*digest),
         });
     }
     if let Some(digest) = &fleet.inputs.overlays {
         inputs.push(InputDigest {
-            kind: "overlay".to_owned(),
+            kind: InputKind::Overlay,
             name: "overlays".to_owned(),
             source: profile
                 .overlays()
@@ -714,18 +729,19 @@ fn input_digests(fleet: &Fleet<'_>) -> Vec<InputDigest> {
                 .map(|p| relative_to_profile(profile, p))
                 .collect::<Vec<_>>()
                 .join(" "),
-            sha256: hex(digest),
+            sha256: Checksum(*digest),
         });
     }
     inputs
 }
 
+/// A local input as the profile names it (relative to the profile's folder), so locks and
+/// manifests never hold a path of the build machine.
 fn relative_to_profile(profile: &Profile, path: &Path) -> String {
     let dir = profile.path().parent().unwrap_or(Path::new(""));
-    path.strip_prefix(dir)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .into_owned()
+    let relative = path.strip_prefix(dir).unwrap_or(path);
+    let relative = relative.strip_prefix(".").unwrap_or(relative);
+    relative.to_string_lossy().into_owned()
 }
 
 /// The drive image of a `[mount.image]`, `<name>-<node>-<last path component>.img`.
@@ -740,10 +756,12 @@ fn write_drive(
     let Some(image) = &mount.image else {
         return Ok(None);
     };
-    let tree = node::storage::drive_tree(mount, Timestamp::from_secs(fleet.epoch))
-        .map_err(|source| BuildError::Node {
-            node: node.name.clone(),
-            source: source.into(),
+    let tree =
+        node::storage::drive_tree(mount, Timestamp::from_secs(fleet.epoch)).map_err(|source| {
+            BuildError::Node {
+                node: node.name.clone(),
+                source: source.into(),
+            }
         })?;
     let Some(tree) = tree else {
         return Ok(None);
@@ -826,7 +844,12 @@ fn new_lock(loaded: &Loaded, inputs: &Inputs, shared: &Shared) -> Lock {
             .iter()
             .map(LockedRepository::from)
             .collect(),
-        packages: shared.apt.packages.iter().map(LockedPackage::from).collect(),
+        packages: shared
+            .apt
+            .packages
+            .iter()
+            .map(LockedPackage::from)
+            .collect(),
     }
 }
 
@@ -862,7 +885,14 @@ fn prepare(
         choose_pinning(&loaded, existing, opts.locked, &lock_path, reporter)?
     };
     let fetcher = make_fetcher(opts, reporter)?;
-    let inputs = fetch_inputs(&loaded, &fetcher, &pinning, opts.locked, &lock_path, reporter)?;
+    let inputs = fetch_inputs(
+        &loaded,
+        &fetcher,
+        &pinning,
+        opts.locked,
+        &lock_path,
+        reporter,
+    )?;
     let base = BaseImage::open(&inputs.base.image)?;
     reporter.step(&format!(
         "base: {} ({}), root {} used",
@@ -889,7 +919,10 @@ fn prepare(
 }
 
 /// `pi-imager lock`: resolves every input afresh and writes the lock, without building.
-pub fn lock(opts: &BuildOptions, reporter: &std::sync::Arc<Reporter>) -> Result<(PathBuf, bool), BuildError> {
+pub fn lock(
+    opts: &BuildOptions,
+    reporter: &std::sync::Arc<Reporter>,
+) -> Result<(PathBuf, bool), BuildError> {
     let prepared = prepare(opts, reporter, true)?;
     let lock = new_lock(&prepared.loaded, &prepared.inputs, &prepared.shared);
     let written = write_lock_file(&prepared.lock_path, &lock)?;
@@ -897,7 +930,10 @@ pub fn lock(opts: &BuildOptions, reporter: &std::sync::Arc<Reporter>) -> Result<
 }
 
 /// `pi-imager build`: every stage, then the outputs committed and the lock written.
-pub fn build(opts: &BuildOptions, reporter: &std::sync::Arc<Reporter>) -> Result<BuildReport, BuildError> {
+pub fn build(
+    opts: &BuildOptions,
+    reporter: &std::sync::Arc<Reporter>,
+) -> Result<BuildReport, BuildError> {
     let prepared = prepare(opts, reporter, false)?;
     let profile = &prepared.loaded.profile;
     let nodes = select_nodes(profile, opts.node.as_deref())?;
@@ -914,13 +950,13 @@ pub fn build(opts: &BuildOptions, reporter: &std::sync::Arc<Reporter>) -> Result
         generation,
         shared: &prepared.shared,
         inputs: &prepared.inputs,
-        lock_ref: Some(crate::manifest::LockRef {
+        lock_ref: Some(LockRef {
             name: prepared
                 .lock_path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            sha256: hex(&Sha256::digest(lock_text.as_bytes())),
+            sha256: Checksum(Sha256::digest(lock_text.as_bytes()).into()),
         }),
         epoch: lock.epoch,
     };

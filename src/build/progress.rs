@@ -147,7 +147,10 @@ fn end_bar(style: Style, transfer: &Transfer) {
 }
 
 fn draw(transfer: &Transfer, got: u64, total: Option<u64>, now: Instant) {
-    let elapsed = now.duration_since(transfer.started).as_secs_f64().max(0.001);
+    let elapsed = now
+        .duration_since(transfer.started)
+        .as_secs_f64()
+        .max(0.001);
     let rate = got as f64 / elapsed;
     let name = transfer.url.rsplit('/').next().unwrap_or(&transfer.url);
     let line = match total {
@@ -169,11 +172,7 @@ fn draw(transfer: &Transfer, got: u64, total: Option<u64>, now: Instant) {
                 human_duration(eta)
             )
         }
-        _ => format!(
-            "{name} {} {}/s",
-            human_bytes(got),
-            human_bytes(rate as u64)
-        ),
+        _ => format!("{name} {} {}/s", human_bytes(got), human_bytes(rate as u64)),
     };
     let mut err = std::io::stderr().lock();
     // A progress line that cannot be drawn is not worth failing a build for.

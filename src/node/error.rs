@@ -4,10 +4,10 @@
 use super::boot::BootError;
 use super::generation::GenerationError;
 use super::network::NetworkError;
-use super::storage::StorageError;
 use super::overlay::OverlayError;
 use super::server::ServerError;
 use super::ssh::SshError;
+use super::storage::StorageError;
 use super::swap::SwapError;
 use super::system::SystemError;
 use super::users::UsersError;

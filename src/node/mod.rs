@@ -19,13 +19,13 @@ pub mod generation;
 #[cfg(test)]
 mod generations;
 pub mod network;
-pub mod storage;
-pub mod swap;
 pub mod overlay;
 #[cfg(test)]
 mod sample_base;
 pub mod server;
 pub mod ssh;
+pub mod storage;
+pub mod swap;
 pub mod system;
 pub mod users;
 pub mod web;

@@ -63,10 +63,8 @@ impl Demo {
 }
 
 fn tool(cmd: &mut Command) -> Output {
-    let output = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (install it: see .ci/install-deps)"));
-    output
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (install it: see .ci/install-deps)"))
 }
 
 fn ok(cmd: &mut Command) -> String {
@@ -128,17 +126,21 @@ fn demo_build_is_checked_by_the_real_tools() {
         }
     }
     assert!(names.contains(&"SHA256SUMS".to_owned()));
-    assert!(demo.path("demo.lock").is_file(), "the first build writes the lock");
+    assert!(
+        demo.path("demo.lock").is_file(),
+        "the first build writes the lock"
+    );
     ok(Command::new("sha256sum")
         .args(["-c", "--strict", "SHA256SUMS"])
         .current_dir(&out));
 
     let image = out.join("demo-a.img");
-    let table: serde_json::Value = serde_json::from_str(&ok(Command::new("sfdisk")
-        .arg("--json")
-        .arg(&image)))
-    .unwrap();
-    let parts = table["partitiontable"]["partitions"].as_array().unwrap().clone();
+    let table: serde_json::Value =
+        serde_json::from_str(&ok(Command::new("sfdisk").arg("--json").arg(&image))).unwrap();
+    let parts = table["partitiontable"]["partitions"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(parts.len(), 2);
     let m = manifest(&out, "a");
     let boot_start = parts[0]["start"].as_u64().unwrap() * 512;
@@ -157,8 +159,14 @@ fn demo_build_is_checked_by_the_real_tools() {
     // The manifest's digests are the bytes'.
     assert_eq!(m["image"]["sha256"].as_str().unwrap(), sha256_file(&image));
     let partitions = m["partitions"].as_array().unwrap();
-    assert_eq!(partitions[0]["sha256"].as_str().unwrap(), sha256_file(&boot));
-    assert_eq!(partitions[1]["sha256"].as_str().unwrap(), sha256_file(&rootfs));
+    assert_eq!(
+        partitions[0]["sha256"].as_str().unwrap(),
+        sha256_file(&boot)
+    );
+    assert_eq!(
+        partitions[1]["sha256"].as_str().unwrap(),
+        sha256_file(&rootfs)
+    );
     let hostname = ok(Command::new("debugfs")
         .args(["-R", "cat /etc/hostname"])
         .arg(&rootfs));
@@ -170,7 +178,10 @@ fn demo_build_is_checked_by_the_real_tools() {
         .expect("/etc/hostname in the manifest");
     assert_eq!(
         hostname_entry["sha256"].as_str().unwrap(),
-        format!("{:x}", Sha256::digest(hostname.as_bytes()))
+        Sha256::digest(hostname.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     );
 
     // The compressed image is the raw one; the block map reproduces it.
@@ -213,23 +224,50 @@ fn builds_are_byte_identical_and_the_profile_mtime_changes_nothing() {
 #[test]
 fn locked_builds_refuse_a_changed_profile() {
     let demo = Demo::new();
-    let no_lock = demo.run(&["build", "demo.toml", "--out", "out", "--cache", "cache", "--locked"]);
+    let no_lock = demo.run(&[
+        "build",
+        "demo.toml",
+        "--out",
+        "out",
+        "--cache",
+        "cache",
+        "--locked",
+    ]);
     assert_eq!(no_lock.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&no_lock.stderr).contains("no lock file"));
     let locked = demo.run(&["lock", "demo.toml", "--cache", "cache"]);
-    assert!(locked.status.success(), "{}", String::from_utf8_lossy(&locked.stderr));
+    assert!(
+        locked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&locked.stderr)
+    );
     assert!(listing(&demo.path("out")).is_empty(), "lock builds nothing");
     let lock = std::fs::read_to_string(demo.path("demo.lock")).unwrap();
-    assert!(lock.contains("[[package]]") && lock.contains("release_sha256"), "{lock}");
+    assert!(
+        lock.contains("[[package]]") && lock.contains("release_sha256"),
+        "{lock}"
+    );
     let text = std::fs::read_to_string(demo.profile()).unwrap();
     let changed = text.replacen("remove = [", "remove = [\"demo-extra\", ", 1);
     assert_ne!(changed, text, "the demo profile has a remove list");
     std::fs::write(demo.profile(), changed).unwrap();
-    let refused = demo.run(&["build", "demo.toml", "--out", "out", "--cache", "cache", "--locked"]);
+    let refused = demo.run(&[
+        "build",
+        "demo.toml",
+        "--out",
+        "out",
+        "--cache",
+        "cache",
+        "--locked",
+    ]);
     assert_eq!(refused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("changed since the lock"), "{stderr}");
-    assert!(listing(&demo.path("out")).iter().all(|n| n.starts_with('.')));
+    assert!(
+        listing(&demo.path("out"))
+            .iter()
+            .all(|n| n.starts_with('.'))
+    );
 }
 
 /// Whether an output folder holds any file at an output's name (hidden staging folders of
@@ -271,7 +309,11 @@ fn a_killed_build_leaves_no_output_and_a_usable_cache() {
         );
         // The next build in the same folder and cache works and tidies the staging folder.
         demo.build(&out, &[]);
-        assert!(listing(&demo.path(&out)).iter().all(|n| !n.starts_with('.')));
+        assert!(
+            listing(&demo.path(&out))
+                .iter()
+                .all(|n| !n.starts_with('.'))
+        );
     }
 }
 
@@ -279,7 +321,10 @@ fn refused(demo: &Demo, out: &str, what: &str) -> String {
     let output = demo.run(&["build", "demo.toml", "--out", out, "--cache", "fresh-cache"]);
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(1), "{what}: {stderr}");
-    assert!(outputs_in(&demo.path(out)).is_empty(), "{what}: outputs left");
+    assert!(
+        outputs_in(&demo.path(out)).is_empty(),
+        "{what}: outputs left"
+    );
     assert!(!demo.path("demo.lock").exists(), "{what}: lock written");
     stderr
 }
@@ -292,7 +337,10 @@ fn flip_byte(path: &Path, at_fraction: f64) {
 }
 
 fn files_named(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let out = ok(Command::new("find").arg(dir).args(["-type", "f", "-name"]).arg(format!("*{suffix}")));
+    let out = ok(Command::new("find")
+        .arg(dir)
+        .args(["-type", "f", "-name"])
+        .arg(format!("*{suffix}")));
     out.lines().map(PathBuf::from).collect()
 }
 
@@ -301,15 +349,27 @@ fn tampered_inputs_are_refused_and_nothing_is_written() {
     let demo = Demo::new();
     flip_byte(&demo.path("demo/base.img.xz"), 0.5);
     let stderr = refused(&demo, "out", "tampered base");
-    assert!(stderr.contains("base.img.xz") && stderr.contains("sha256"), "{stderr}");
+    assert!(
+        stderr.contains("base.img.xz") && stderr.contains("sha256"),
+        "{stderr}"
+    );
 
     let demo = Demo::new();
     let key = demo.path("demo/keys/demo.asc");
     let other = super::apt_gpg::Gpg::new();
-    other.gen_key("Someone Else <other@example.org>", "ed25519", "sign", "never", &[]);
+    other.gen_key(
+        "Someone Else <other@example.org>",
+        "ed25519",
+        "sign",
+        "never",
+        &[],
+    );
     std::fs::write(&key, other.export_armored(&["other@example.org"])).unwrap();
     let stderr = refused(&demo, "out", "another key");
-    assert!(stderr.contains("InRelease") || stderr.contains("signature"), "{stderr}");
+    assert!(
+        stderr.contains("InRelease") || stderr.contains("signature"),
+        "{stderr}"
+    );
 
     let demo = Demo::new();
     for packages in files_named(&demo.path("demo/repo/dists"), "Packages") {
@@ -330,7 +390,10 @@ fn tampered_inputs_are_refused_and_nothing_is_written() {
         flip_byte(&deb, 0.9);
     }
     let stderr = refused(&demo, "out", "tampered .deb");
-    assert!(stderr.contains(".deb") && stderr.contains("sha256"), "{stderr}");
+    assert!(
+        stderr.contains(".deb") && stderr.contains("sha256"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -351,6 +414,13 @@ fn a_full_disk_is_a_clear_error_and_leaves_nothing() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("too large") || stderr.contains("space"), "{stderr}");
-    assert!(listing(&demo.path("out")).is_empty(), "{:?}", listing(&demo.path("out")));
+    assert!(
+        stderr.contains("too large") || stderr.contains("space"),
+        "{stderr}"
+    );
+    assert!(
+        listing(&demo.path("out")).is_empty(),
+        "{:?}",
+        listing(&demo.path("out"))
+    );
 }

@@ -13,17 +13,6 @@ fn every_shipped_profile_passes_check() {
         if path.extension().is_some_and(|e| e == "toml") {
             let rel = format!("profiles/{}", path.file_name().unwrap().to_string_lossy());
             let (code, stdout, stderr) = pi_imager(&["check", &rel]);
-            // Stopgap until the profile learns `[mirrors]` (coming with the build
-            // pipeline): demo.toml's only error may be that key; demo_inputs checks the
-            // rest of the file. Delete this once `[mirrors]` is accepted.
-            if rel == "profiles/demo.toml"
-                && code == 2
-                && stderr.trim().lines().count() == 1
-                && stderr.contains("unknown key `mirrors`")
-            {
-                checked += 1;
-                continue;
-            }
             assert_eq!(code, 0, "{rel} failed check:\n{stderr}");
             assert!(stdout.contains(": valid"), "{rel}: {stdout}");
             checked += 1;
