@@ -57,8 +57,8 @@ impl Span {
 }
 
 /// Hashes the whole image on one thread while another hashes each partition and each
-/// bmap range: the two passes read the same (page-cached) bytes, and splitting them
-/// halves the time on a machine with two cores.
+/// bmap range: the two passes read the same (page-cached) bytes, so two free cores finish
+/// both in about the time of one.
 pub(super) fn hash_image(
     file: &ImageFile,
     partitions: &[&Partition],

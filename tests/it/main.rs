@@ -34,6 +34,7 @@ mod golden;
 mod http_fixture;
 mod inspect;
 mod manifest;
+mod manifest_hostile;
 mod partition;
 mod partition_corrupt;
 mod pi_base;
