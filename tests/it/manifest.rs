@@ -110,6 +110,12 @@ fn root_tree() -> Tree {
     file("usr/share/ünïcödé", b"utf-8\n".to_vec(), 0o644, 0);
     file("var/log/syslog", b"boot\n".to_vec(), 0o640, 4);
     file("var/www/index.html", b"<h1>blog</h1>\n".to_vec(), 0o644, 33);
+    // A name that is not UTF-8 (Latin-1 "café"), as old archives have.
+    tree.insert(
+        TreePath::parse(b"usr/share/caf\xe9").unwrap(),
+        Inode::file(b"latin-1 name\n".to_vec(), 0o644, t),
+    )
+    .unwrap();
     tree.link(&p("usr/bin/tool"), p("usr/bin/tool-again"))
         .unwrap();
     tree.insert(
@@ -352,7 +358,7 @@ fn root_files_agree_with_debugfs_rdump() {
     // rdump writes the root directory's entries into the destination as they are.
     let extracted = host_files(&out);
     let listed = manifest_files(&f.manifest, Filesystem::Root);
-    assert_eq!(extracted.len(), 12, "{extracted:#?}");
+    assert_eq!(extracted.len(), 13, "{extracted:#?}");
     assert_eq!(listed, extracted);
 
     // debugfs's own view of a sample: sizes, modes and owners.
@@ -438,6 +444,10 @@ fn flags_links_and_names_are_recorded() {
         "% is escaped"
     );
     assert!(json.contains("\"/usr/share/ünïcödé\""), "UTF-8 is kept");
+    assert!(
+        json.contains("\"/usr/share/caf%E9\""),
+        "other bytes are escaped"
+    );
     let sorted: Vec<(Filesystem, &TreePath)> =
         m.files.iter().map(|f| (f.filesystem, &f.path.0)).collect();
     let mut expected = sorted.clone();
