@@ -15,6 +15,7 @@ mod checksum;
 mod describe;
 mod error;
 mod facts;
+mod image_digest;
 mod model;
 mod path;
 mod validate;

@@ -37,6 +37,7 @@ mod golden;
 mod http_fixture;
 mod inspect;
 mod manifest;
+mod manifest_hostile;
 mod node_fixture;
 mod node_network;
 mod node_server;

@@ -1,8 +1,8 @@
 //! The build manifest of an image written by `write_disk`, checked against independent
 //! tools: `sha256sum` of the image, of each partition cut out with `dd`, and of each
 //! bmap range; file digests against the files `debugfs rdump` and `mcopy` extract, and
-//! the same count. Plus the JSON round trip, determinism, a golden file, and hostile
-//! manifests that must give errors, never panics.
+//! the same count. Plus the JSON round trip, determinism and a golden file; hostile
+//! manifests are in `manifest_hostile`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -18,7 +18,6 @@ use pi_imager::manifest::{
     OutputFile, PackageRecord, Written,
 };
 use pi_imager::tree::{Inode, Timestamp, Tree, TreePath};
-use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::ext4_fixture::run;
@@ -111,6 +110,12 @@ fn root_tree() -> Tree {
     file("usr/share/ünïcödé", b"utf-8\n".to_vec(), 0o644, 0);
     file("var/log/syslog", b"boot\n".to_vec(), 0o640, 4);
     file("var/www/index.html", b"<h1>blog</h1>\n".to_vec(), 0o644, 33);
+    // A name that is not UTF-8 (Latin-1 "café"), as old archives have.
+    tree.insert(
+        TreePath::parse(b"usr/share/caf\xe9").unwrap(),
+        Inode::file(b"latin-1 name\n".to_vec(), 0o644, t),
+    )
+    .unwrap();
     tree.link(&p("usr/bin/tool"), p("usr/bin/tool-again"))
         .unwrap();
     tree.insert(
@@ -203,14 +208,14 @@ fn facts() -> BuildFacts {
 }
 
 /// A written image, its bmap and its manifest, made once for the tests that share it.
-struct Fixture {
+pub struct Fixture {
     _dir: tempfile::TempDir,
     img: PathBuf,
     bmap: Bmap,
-    manifest: Manifest,
+    pub manifest: Manifest,
 }
 
-fn fixture() -> &'static Fixture {
+pub fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
@@ -353,7 +358,7 @@ fn root_files_agree_with_debugfs_rdump() {
     // rdump writes the root directory's entries into the destination as they are.
     let extracted = host_files(&out);
     let listed = manifest_files(&f.manifest, Filesystem::Root);
-    assert_eq!(extracted.len(), 12, "{extracted:#?}");
+    assert_eq!(extracted.len(), 13, "{extracted:#?}");
     assert_eq!(listed, extracted);
 
     // debugfs's own view of a sample: sizes, modes and owners.
@@ -439,6 +444,10 @@ fn flags_links_and_names_are_recorded() {
         "% is escaped"
     );
     assert!(json.contains("\"/usr/share/ünïcödé\""), "UTF-8 is kept");
+    assert!(
+        json.contains("\"/usr/share/caf%E9\""),
+        "other bytes are escaped"
+    );
     let sorted: Vec<(Filesystem, &TreePath)> =
         m.files.iter().map(|f| (f.filesystem, &f.path.0)).collect();
     let mut expected = sorted.clone();
@@ -457,12 +466,23 @@ fn json_round_trips_and_describe_is_deterministic() {
     assert_eq!(again.to_json(), json, "two describes of one image differ");
 }
 
+/// The manifest as users see it. What mke2fs lays out (the root's bytes, where its blocks
+/// are) depends on the e2fsprogs version, so those digests and ranges are masked: their
+/// values are checked against sha256sum above, the golden file checks everything else.
 #[test]
 fn golden_manifest() {
     let f = fixture();
+    let mut masked = f.manifest.to_json();
+    let mask = "[depends on the e2fsprogs version]";
+    let mut hide = |digest: String| masked = masked.replace(&digest, mask);
+    hide(f.manifest.image.sha256.to_hex());
+    hide(f.manifest.partitions[1].sha256.to_hex());
+    let start = masked.find("  \"blocks\": {").unwrap();
+    let end = masked.find("  \"files\": [").unwrap();
+    masked.replace_range(start..end, &format!("  \"blocks\": \"{mask}\",\n"));
     assert_golden(
         Path::new("tests/data/golden/manifest-blog-pi3.json"),
-        &f.manifest.to_json(),
+        &masked,
     );
 }
 
@@ -522,127 +542,6 @@ fn a_stale_bmap_or_a_machine_path_is_refused() {
         matches!(error, ManifestError::AbsoluteSource { .. }),
         "{error}"
     );
-}
-
-#[test]
-fn parse_refuses_what_verify_could_not_trust() {
-    let json = fixture().manifest.to_json();
-    let cases = [
-        (
-            "\"schema\": \"pi-imager-manifest/1\"",
-            "\"schema\": \"pi-imager-manifest/2\"",
-            "schema",
-        ),
-        (
-            "\"build\": {",
-            "\"surprise\": 1, \"build\": {",
-            "newer pi-imager",
-        ),
-        ("\"mode\": \"4755\"", "\"mode\": \"9755\"", "octal"),
-        (
-            "\"profile\": \"blog.toml\"",
-            "\"profile\": \"/home/me/blog.toml\"",
-            "plain file name",
-        ),
-        ("\"id\": \"0b5e1a2c\"", "\"id\": \"0B5E1A2C\"", "disk id"),
-        (
-            "\"path\": \"/etc/hostname\"",
-            "\"path\": \"/etc//hostname\"",
-            "path",
-        ),
-        (
-            "\"path\": \"/etc/hostname\"",
-            "\"path\": \"/usr/bin/tool\"",
-            "sorted",
-        ),
-    ];
-    for (from, to, message) in cases {
-        assert!(json.contains(from), "{from}");
-        let bad = json.replacen(from, to, 1);
-        let error = Manifest::parse(&bad).unwrap_err().to_string();
-        assert!(error.contains(message), "{to}: {error}");
-    }
-    let digest = fixture().manifest.image.sha256.to_hex();
-    let error = Manifest::parse(&json.replacen(&digest, &digest.to_uppercase(), 1)).unwrap_err();
-    assert!(error.to_string().contains("lowercase"), "{error}");
-    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    assert!(Manifest::parse(&deep).is_err());
-}
-
-/// A random JSON value of small depth.
-fn json_value() -> impl Strategy<Value = serde_json::Value> {
-    use serde_json::Value;
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        Just(Value::from(u64::MAX)),
-        ".{0,20}".prop_map(Value::String),
-        "[0-9a-f]{64}".prop_map(Value::String),
-        "/[a-z%]{0,8}(/[a-z]{1,4}){0,2}".prop_map(Value::String),
-    ];
-    leaf.prop_recursive(3, 16, 4, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map("[a-z_]{1,10}", inner, 0..4)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
-/// Replaces the `n`th leaf or node (in walk order) of `value` with `with`.
-fn replace_nth(value: &mut serde_json::Value, n: &mut usize, with: &serde_json::Value) -> bool {
-    if *n == 0 {
-        *value = with.clone();
-        return true;
-    }
-    *n -= 1;
-    match value {
-        serde_json::Value::Array(items) => items.iter_mut().any(|v| replace_nth(v, n, with)),
-        serde_json::Value::Object(map) => map.values_mut().any(|v| replace_nth(v, n, with)),
-        _ => false,
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
-
-    #[test]
-    fn mutated_bytes_never_panic(edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
-        let mut bytes = fixture().manifest.to_json().into_bytes();
-        for (at, byte) in edits {
-            let i = at.index(bytes.len());
-            bytes[i] = byte;
-        }
-        let text = String::from_utf8_lossy(&bytes);
-        let _ = Manifest::parse(&text);
-    }
-
-    #[test]
-    fn truncated_or_spliced_text_never_panics(cut in any::<prop::sample::Index>(), insert in ".{0,40}") {
-        let json = fixture().manifest.to_json();
-        let mut at = cut.index(json.len());
-        while !json.is_char_boundary(at) {
-            at -= 1;
-        }
-        let _ = Manifest::parse(&json[..at]);
-        let _ = Manifest::parse(&format!("{}{insert}{}", &json[..at], &json[at..]));
-    }
-
-    #[test]
-    fn mutated_values_never_panic(n in 0usize..4000, with in json_value()) {
-        let mut value: serde_json::Value =
-            serde_json::from_str(&fixture().manifest.to_json()).unwrap();
-        let mut n = n;
-        replace_nth(&mut value, &mut n, &with);
-        let _ = Manifest::parse(&value.to_string());
-    }
-
-    #[test]
-    fn random_text_never_panics(text in ".{0,200}") {
-        let _ = Manifest::parse(&text);
-    }
 }
 
 #[test]
