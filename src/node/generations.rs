@@ -266,7 +266,7 @@ fn networkd_on_bookworm_is_enabled_and_networkmanager_stands_aside() {
     let (mut root, mut boot) = bases::bookworm();
     for unit in ["systemd-networkd.service", "systemd-networkd.socket"] {
         root.insert(
-            TreePath::parse(&format!("lib/systemd/system/{unit}")).unwrap(),
+            TreePath::parse(format!("lib/systemd/system/{unit}")).unwrap(),
             crate::tree::Inode::file(b"[Unit]\n".to_vec(), 0o644, bases::T),
         )
         .unwrap();
