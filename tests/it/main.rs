@@ -36,6 +36,7 @@ mod inspect;
 mod node_fixture;
 mod node_network;
 mod node_storage;
+mod node_swap;
 mod partition;
 mod partition_corrupt;
 mod pi_base;
