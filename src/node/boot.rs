@@ -182,6 +182,18 @@ mod tests {
         assert!(out.contains("cfg80211.ieee80211_regdom=GB"));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+        #[test]
+        fn any_cmdline_gets_exactly_one_root(text in "[ -~\n]{0,200}") {
+            let out = cmdline(&text, ROOT, true);
+            let first = out.lines().next().unwrap_or_default();
+            let roots: Vec<&str> = first.split_whitespace().filter(|w| w.starts_with("root=")).collect();
+            proptest::prop_assert_eq!(roots, vec!["root=PARTUUID=1a2b3c4d-02"]);
+            proptest::prop_assert!(!first.split_whitespace().any(|w| w == "resize"));
+        }
+    }
+
     #[test]
     fn a_missing_root_is_added_and_other_inits_kept() {
         assert_eq!(

@@ -344,3 +344,38 @@ fn ifupdown_on_jessie_takes_the_interface_from_dhcpcd() {
     );
     assert!(!exists(&root, "etc/dhcpcd.exit-hook"));
 }
+
+#[test]
+fn zram_the_base_set_up_itself_is_switched_off() {
+    use crate::tree::Inode;
+    let (mut root, mut boot) = bases::bookworm();
+    for (path, inode) in [
+        (
+            "usr/lib/systemd/system-generators/zram-generator",
+            Inode::file(b"\x7fELF".to_vec(), 0o755, bases::T),
+        ),
+        (
+            "usr/lib/systemd/system/zramswap.service",
+            Inode::file(b"[Unit]\n".to_vec(), 0o644, bases::T),
+        ),
+        (
+            "etc/systemd/system/multi-user.target.wants/zramswap.service",
+            Inode::symlink(b"/lib/systemd/system/zramswap.service".to_vec(), bases::T),
+        ),
+    ] {
+        let path = TreePath::parse(path).unwrap();
+        root.create_dir_all(&path.parent().unwrap(), &Inode::dir(0o755, bases::T))
+            .unwrap();
+        root.insert(path, inode).unwrap();
+    }
+    let profile = bases::profile(SEED);
+    let ids = bases::ids();
+    let ctx = bases::context(&profile, &ids, Generation::Bookworm);
+    apply(&mut root, &mut boot, &ctx, &NodeInputs::default()).unwrap();
+    assert!(!exists(
+        &root,
+        "etc/systemd/system/multi-user.target.wants/zramswap.service"
+    ));
+    let conf = text(&root, "etc/systemd/zram-generator.conf").unwrap();
+    assert!(conf.lines().all(|l| l.starts_with('#')), "{conf}");
+}

@@ -3,7 +3,8 @@
 //! Switching swap off removes fstab's swap lines, dphys-swapfile's enablement (its systemd
 //! `.wants` and SysV `rc?.d` links: the apt stage has purged the package when the profile
 //! removes it, so either may be found), `/var/swap`, and on trixie sets rpi-swap's
-//! `Mechanism=none` in `/etc/rpi/swap.conf.d/`. zram is written for whatever the image has:
+//! `Mechanism=none` in `/etc/rpi/swap.conf.d/`; zram the base set up itself (zram-tools,
+//! systemd-zram-generator's default) is switched off too. zram is written for whatever the image has:
 //! rpi-swap (`Mechanism=zram` and a zram-generator size), zram-tools'
 //! `/etc/default/zramswap`, or systemd-zram-generator; with none of them it is refused.
 
@@ -18,6 +19,8 @@ use crate::profile::{Generation, Size};
 pub const RPI_SWAP_DROP_IN: &str = "/etc/rpi/swap.conf.d/90-pi-imager.conf";
 /// The zram-generator drop-in that sizes rpi-swap's or the generator's zram0.
 pub const ZRAM_GENERATOR_DROP_IN: &str = "/etc/systemd/zram-generator.conf.d/90-pi-imager.conf";
+/// The generator's main file; in /etc it replaces the packaged default.
+pub const ZRAM_GENERATOR_CONF: &str = "/etc/systemd/zram-generator.conf";
 /// zram-tools' settings.
 pub const ZRAMSWAP_DEFAULTS: &str = "/etc/default/zramswap";
 
@@ -63,8 +66,21 @@ pub fn apply(root: &mut Editor, ctx: &NodeContext) -> Result<(), SwapError> {
         root.remove("/var/swap")?;
     }
     let Some(size) = swap.zram else {
-        if rpi_swap && !swap.enabled {
-            write_rpi_swap(root, "none")?;
+        if !swap.enabled {
+            if rpi_swap {
+                write_rpi_swap(root, "none")?;
+            }
+            // zram the base set up on its own is swap too: zram-tools' service, and the
+            // generator's packaged default device (an /etc file of the same name replaces
+            // the packaged one).
+            enablement::disable(root, "zramswap.service")?;
+            if any_exists(root, &ZRAM_GENERATOR)? {
+                root.write(
+                    ZRAM_GENERATOR_CONF,
+                    "# Written by pi-imager: no zram swap, as the profile's [swap] says.\n",
+                    0o644,
+                )?;
+            }
         }
         return Ok(());
     };

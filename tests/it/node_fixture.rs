@@ -123,7 +123,19 @@ pub fn base(generation: Generation) -> (Tree, Tree) {
 
 /// Runs the node stage for `profile` on a base of `generation`.
 pub fn build(profile: &Profile, generation: Generation) -> (Tree, Tree, NodeOutcome) {
+    build_with(profile, generation, &[])
+}
+
+/// Runs the node stage on a base of `generation` that also has `files` (path, text).
+pub fn build_with(
+    profile: &Profile,
+    generation: Generation,
+    files: &[(&str, &str)],
+) -> (Tree, Tree, NodeOutcome) {
     let (mut root, mut boot) = base(generation);
+    for (path, content) in files {
+        file(&mut root, path.trim_start_matches('/'), content);
+    }
     let ids = DiskIds {
         boot: "PARTUUID=1a2b3c4d-01".into(),
         root: "PARTUUID=1a2b3c4d-02".into(),

@@ -181,6 +181,16 @@ mod tests {
         assert!(text.contains("iface eth0 inet static\n    address 192.0.2.10/24\n    pre-up sysctl -q -w net.ipv6.conf.eth0.disable_ipv6=1\n    dns-nameservers 192.0.2.53\n"), "{text}");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+        #[test]
+        fn any_interfaces_file_keeps_its_lines_and_sources_the_directory(text in "[ -~\n]{0,300}") {
+            let out = main_file(&text, "eth0");
+            proptest::prop_assert!(out.lines().count() >= text.lines().count());
+            proptest::prop_assert!(out.contains("/etc/network/interfaces.d"));
+        }
+    }
+
     #[test]
     fn raspbians_manual_stanza_is_commented_out() {
         let jessie = "source-directory /etc/network/interfaces.d\n\nauto lo\niface lo inet loopback\n\niface eth0 inet manual\n\nallow-hotplug wlan0\niface wlan0 inet manual\n    wpa-conf /etc/wpa_supplicant/wpa_supplicant.conf\n";
