@@ -254,9 +254,12 @@ fn enable_locale(gen_text: &str, entry: &str) -> String {
 /// Asks the first-boot unit to run `locale-gen`, installing the unit if the package stage
 /// did not.
 fn request_locale_gen(root: &mut Editor) -> Result<(), EditError> {
-    if !root.exists(firstboot::UNIT_PATH)? {
-        let mtime = root.mtime();
-        for (path, inode) in firstboot::firstboot_files(&[], mtime) {
+    let mtime = root.mtime();
+    let installed = root.exists(firstboot::UNIT_PATH)?;
+    for (path, inode) in firstboot::firstboot_files(&[], mtime) {
+        // The package stage's unit and script are kept (its script lists its preinst
+        // steps); only what is missing is added, the pending flag included.
+        if !installed || (path == firstboot::PENDING_PATH && !root.exists(path)?) {
             root.put(path, inode)?;
         }
     }

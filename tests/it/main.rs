@@ -35,6 +35,7 @@ mod http_fixture;
 mod inspect;
 mod node_server;
 mod node_ssh;
+mod node_system;
 mod node_tree_fixture;
 mod node_users;
 mod node_web;
