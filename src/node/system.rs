@@ -308,6 +308,18 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+        #[test]
+        fn base_texts_of_any_shape_are_edited_without_panic(text in "[ -~\t\n#]{0,200}") {
+            let hosts = set_hosts_line(&text, "127.0.1.1\tx");
+            proptest::prop_assert_eq!(hosts.matches("127.0.1.1\tx\n").count(), 1);
+            let _ = set_lang(&text, "C.UTF-8");
+            let enabled = enable_locale(&text, "en_GB.UTF-8 UTF-8");
+            proptest::prop_assert!(enabled_in(&enabled, "en_GB.UTF-8"));
+        }
+    }
+
     #[test]
     fn jessie_gets_hostname_zone_locale_and_sysctl() {
         let mut fx = Fixture::new(jessie());
