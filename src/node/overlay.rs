@@ -55,6 +55,16 @@ pub enum OverlayError {
         /// Why.
         source: EditError,
     },
+    /// An `overlay.toml` entry could not be applied to the tree.
+    #[error("{}: cannot set the attributes of `{entry}` in the image: {source}", manifest.display())]
+    Attributes {
+        /// The manifest's host path.
+        manifest: PathBuf,
+        /// The entry's path.
+        entry: String,
+        /// Why.
+        source: EditError,
+    },
     /// `overlay.toml` is not valid.
     #[error("{}: {message}", path.display())]
     Manifest {
@@ -252,8 +262,9 @@ fn apply_entry(
         ),
         None => None,
     };
-    let place = |source| OverlayError::Place {
-        path: manifest.to_path_buf(),
+    let place = |source| OverlayError::Attributes {
+        manifest: manifest.to_path_buf(),
+        entry: entry.path.clone(),
         source,
     };
     let uid = match &entry.owner {

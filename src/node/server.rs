@@ -159,6 +159,13 @@ pub fn unit_text(server: &Server, generation: Generation) -> String {
         .memory_max
         .map(|m| memory_lines(m.bytes(), generation))
         .unwrap_or_default();
+    // ProtectSystem=strict leaves the service no writable place; systemd 235 (buster on)
+    // can give it /var/lib/<name>, owned by its user.
+    let state = if generation >= Generation::Buster {
+        format!("StateDirectory={name}\n")
+    } else {
+        String::new()
+    };
     format!(
         "# Written by pi-imager from the profile's [server].\n\
          [Unit]\n\
@@ -175,6 +182,7 @@ pub fn unit_text(server: &Server, generation: Generation) -> String {
          ProtectSystem={protect}\n\
          ProtectHome=yes\n\
          PrivateTmp=yes\n\
+         {state}\
          \n\
          [Install]\n\
          WantedBy=multi-user.target\n",
@@ -205,6 +213,10 @@ mod tests {
             "{unit}"
         );
         assert!(unit.contains("User=www-data\n"));
+        assert!(
+            unit.contains("PrivateTmp=yes\nStateDirectory=blog-agent\n"),
+            "{unit}"
+        );
         assert!(unit.contains("MemoryMax=128M\nNoNewPrivileges=yes\nProtectSystem=strict\n"));
         assert_eq!(
             fx.link("/etc/systemd/system/multi-user.target.wants/blog-agent.service"),
@@ -226,7 +238,7 @@ mod tests {
             .unwrap();
         let unit = fx.text("/etc/systemd/system/blog-agent.service");
         assert!(unit.contains("MemoryLimit=128M\n") && !unit.contains("MemoryMax"));
-        assert!(unit.contains("ProtectSystem=full\n"));
+        assert!(unit.contains("ProtectSystem=full\n") && !unit.contains("StateDirectory"));
     }
 
     #[test]

@@ -44,6 +44,7 @@ mod node_server;
 mod node_ssh;
 mod node_storage;
 mod node_swap;
+mod node_system;
 mod node_tree_fixture;
 mod node_users;
 mod node_web;

@@ -118,6 +118,53 @@ fn nginx_accepts_the_headers_and_the_php_site() {
 }
 
 #[test]
+fn nginx_accepts_them_in_debians_own_configuration() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, _) = written(tmp.path(), "nginx");
+    assert!(
+        Path::new("/etc/nginx/nginx.conf").exists(),
+        "nginx is not installed (see .ci/install-deps)"
+    );
+    let conf = tmp.path().join("nginx");
+    copy_dir("/etc/nginx", &conf);
+    let main = conf.join("nginx.conf");
+    let text = fs::read_to_string(&main)
+        .unwrap()
+        .replace("/etc/nginx/", &format!("{}/", conf.display()));
+    fs::write(&main, text).unwrap();
+    export(
+        &root,
+        NGINX_HEADERS_PATH,
+        &conf.join("conf.d/pi-imager-headers.conf"),
+    );
+    // pi-imager's site takes the package's default link; both listen as default_server, so
+    // a leftover default site would make nginx -t fail.
+    let _ = fs::remove_file(conf.join("sites-enabled/default"));
+    fs::write(
+        conf.join("sites-enabled/default"),
+        read(&root, NGINX_SITE_PATH),
+    )
+    .unwrap();
+    let ok = output(Command::new("nginx").arg("-t").arg("-c").arg(&main));
+    assert!(
+        ok.status.success(),
+        "nginx -t: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    fs::copy(
+        conf.join("sites-available/default"),
+        conf.join("sites-enabled/package-default"),
+    )
+    .unwrap();
+    let both = output(Command::new("nginx").arg("-t").arg("-c").arg(&main));
+    assert!(
+        String::from_utf8_lossy(&both.stderr).contains("duplicate default server"),
+        "two default servers were accepted: {}",
+        String::from_utf8_lossy(&both.stderr)
+    );
+}
+
+#[test]
 fn apache2_configtest_accepts_the_conf_and_module_links() {
     let tmp = tempfile::tempdir().unwrap();
     let (root, _) = written(tmp.path(), "apache2");
