@@ -276,9 +276,11 @@ fn obtain(
             let expected = Expected { sha256, size: None };
             Ok((fetcher.fetch_verified(url.as_str(), &expected)?, sha256))
         }
-        (Source::Url(url), None) if fetcher.is_offline() => Err(BaseSourceError::NeedsPin {
-            url: url.to_string(),
-        }),
+        (Source::Url(url), None) if fetcher.is_offline() && url.scheme() != "file" => {
+            Err(BaseSourceError::NeedsPin {
+                url: url.to_string(),
+            })
+        }
         (Source::Url(url), None) => Ok(fetcher.fetch_pinning(url.as_str(), MAX_IMAGE_SIZE)?),
         (Source::Path(path), pinned) => {
             let found = hash_file(path)?;

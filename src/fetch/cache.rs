@@ -107,6 +107,12 @@ impl Fetcher {
         self
     }
 
+    /// Whether `url` must come from the cache: offline, everything but `file:` URLs, which
+    /// name files on this machine and need no network.
+    fn offline_for(&self, url: &Url) -> bool {
+        self.offline && url.scheme() != "file"
+    }
+
     /// Whether only the cache is used.
     pub fn is_offline(&self) -> bool {
         self.offline
@@ -160,7 +166,7 @@ impl Fetcher {
         if let Some(path) = self.cached(expected)? {
             return Ok(path);
         }
-        if self.offline {
+        if self.offline_for(&parsed) {
             return Err(FetchError::Offline {
                 url: url.to_owned(),
                 digest: Some(hex(&expected.sha256)),
@@ -174,7 +180,7 @@ impl Fetcher {
     /// [`Fetcher::store_verified`] is returned (the caller verifies it again).
     pub fn fetch_unverified(&self, url: &str, max_size: u64) -> Result<Vec<u8>, FetchError> {
         let parsed = parse_url(url)?;
-        if self.offline {
+        if self.offline_for(&parsed) {
             return self.offline_by_url(url, max_size);
         }
         let mut last = String::new();
@@ -232,7 +238,7 @@ impl Fetcher {
         max_size: u64,
     ) -> Result<(PathBuf, [u8; 32]), FetchError> {
         let parsed = parse_url(url)?;
-        if self.offline {
+        if self.offline_for(&parsed) {
             return Err(FetchError::Offline {
                 url: url.to_owned(),
                 digest: None,

@@ -439,3 +439,37 @@ fn a_full_disk_is_a_clear_error_and_leaves_nothing() {
         listing(&demo.path("out"))
     );
 }
+
+#[test]
+fn offline_builds_use_local_inputs_and_name_what_is_missing() {
+    // Every input of the demo is on this machine (`file:` mirrors, local files): an offline
+    // build with an empty cache needs no network.
+    let demo = Demo::new();
+    demo.build("out", &["--offline"]);
+    // A base behind an http URL is not in the empty cache: the error names it and its digest.
+    let text = std::fs::read_to_string(demo.profile()).unwrap();
+    let remote = text.replacen(
+        "file = \"demo/base.img.xz\"",
+        "url = \"http://192.0.2.1/demo/base.img.xz\"",
+        1,
+    );
+    assert_ne!(remote, text);
+    std::fs::write(demo.profile(), remote).unwrap();
+    std::fs::remove_file(demo.path("demo.lock")).unwrap();
+    let output = demo.run(&[
+        "build",
+        "demo.toml",
+        "--out",
+        "out2",
+        "--cache",
+        "empty-cache",
+        "--offline",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("http://192.0.2.1/demo/base.img.xz"),
+        "{stderr}"
+    );
+    assert!(outputs_in(&demo.path("out2")).is_empty());
+}
