@@ -326,7 +326,8 @@ pub fn mode_string(inode: &Inode) -> String {
     s
 }
 
-fn human_size(bytes: u64) -> String {
+/// `1.5 MiB`: a size for people (binary units, one decimal).
+pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;

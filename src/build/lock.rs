@@ -42,7 +42,7 @@ pub struct Lock {
     pub repositories: Vec<LockedRepository>,
     /// Every package unpacked, in name order.
     #[serde(default, rename = "package")]
-    pub packages: Vec<LockedPackage>,
+    pub packages: Vec<LockEntry>,
 }
 
 /// The base image in a lock.
@@ -70,24 +70,6 @@ pub struct LockedRepository {
     /// The Release's `Date`, Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date: Option<i64>,
-}
-
-/// A package in a lock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LockedPackage {
-    /// Its name.
-    pub name: String,
-    /// Its version.
-    pub version: String,
-    /// Its architecture.
-    pub architecture: String,
-    /// The repository it comes from.
-    pub repository: String,
-    /// Its path in the repository.
-    pub filename: String,
-    /// Its SHA-256.
-    pub sha256: String,
 }
 
 /// Why a lock file could not be used.
@@ -175,21 +157,6 @@ impl Lock {
             })
             .collect()
     }
-
-    /// The package list as the resolver reports it.
-    pub fn lock_entries(&self) -> Vec<LockEntry> {
-        self.packages
-            .iter()
-            .map(|p| LockEntry {
-                name: p.name.clone(),
-                version: p.version.clone(),
-                architecture: p.architecture.clone(),
-                repository: p.repository.clone(),
-                filename: p.filename.clone(),
-                sha256: p.sha256.clone(),
-            })
-            .collect()
-    }
 }
 
 impl From<&RepositoryLock> for LockedRepository {
@@ -200,19 +167,6 @@ impl From<&RepositoryLock> for LockedRepository {
             suite: r.suite.clone(),
             release_sha256: r.release_sha256.clone(),
             date: r.date,
-        }
-    }
-}
-
-impl From<&LockEntry> for LockedPackage {
-    fn from(e: &LockEntry) -> Self {
-        Self {
-            name: e.name.clone(),
-            version: e.version.clone(),
-            architecture: e.architecture.clone(),
-            repository: e.repository.clone(),
-            filename: e.filename.clone(),
-            sha256: e.sha256.clone(),
         }
     }
 }
@@ -239,7 +193,7 @@ mod tests {
                 release_sha256: "01".repeat(32),
                 date: Some(1_500_000_000),
             }],
-            packages: vec![LockedPackage {
+            packages: vec![LockEntry {
                 name: "nginx-light".to_owned(),
                 version: "1.6.2-5+deb8u1".to_owned(),
                 architecture: "armhf".to_owned(),
@@ -257,7 +211,6 @@ mod tests {
         assert!(text.starts_with("# Written by pi-imager"));
         assert_eq!(Lock::parse(&text, Path::new("x.lock")).unwrap(), lock);
         assert_eq!(lock.release_pins().len(), 1);
-        assert_eq!(lock.lock_entries()[0].name, "nginx-light");
     }
 
     #[test]

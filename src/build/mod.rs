@@ -16,7 +16,7 @@ mod progress;
 
 pub use digest::{file_sha256, hex, inputs_digest, parse_hex32, profile_digest, trees_digest};
 pub use ids::NodeIds;
-pub use lock::{LOCK_VERSION, Lock, LockError, LockedBase, LockedPackage, LockedRepository};
+pub use lock::{LOCK_VERSION, Lock, LockError, LockedBase, LockedRepository};
 pub use output::{OutputError, Outputs, sha256sums};
 pub use pipeline::{BuildError, BuildOptions, BuildReport, NodeReport, OutputFile, build, lock};
 pub use progress::{Reporter, Style, human_bytes};

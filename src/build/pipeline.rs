@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::digest::{file_sha256, hex, inputs_digest, parse_hex32, profile_digest, trees_digest};
 use super::ids::NodeIds;
-use super::lock::{LOCK_VERSION, Lock, LockError, LockedBase, LockedPackage, LockedRepository};
+use super::lock::{LOCK_VERSION, Lock, LockError, LockedBase, LockedRepository};
 use super::output::{OutputError, Outputs, sha256sums};
 use super::progress::{Reporter, human_bytes};
 use crate::apt::content::ContentStore;
@@ -445,7 +445,7 @@ fn assemble_shared_root(
             Epoch::Fixed(Timestamp::from_secs(lock.epoch)),
             AptPins {
                 releases: lock.release_pins(),
-                packages: Some(lock.lock_entries()),
+                packages: Some(lock.packages.clone()),
             },
         ),
         Pinning::Fresh { .. } => {
@@ -844,12 +844,7 @@ fn new_lock(loaded: &Loaded, inputs: &Inputs, shared: &Shared) -> Lock {
             .iter()
             .map(LockedRepository::from)
             .collect(),
-        packages: shared
-            .apt
-            .packages
-            .iter()
-            .map(LockedPackage::from)
-            .collect(),
+        packages: shared.apt.packages.clone(),
     }
 }
 

@@ -187,18 +187,7 @@ fn emit(value: &serde_json::Value) {
 
 /// `1.5 MiB`, for people.
 pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    crate::inspect::human_size(bytes)
 }
 
 fn human_duration(seconds: f64) -> String {

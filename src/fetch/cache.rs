@@ -576,8 +576,10 @@ mod tests {
         );
         assert_eq!(fs::read_dir(cache.join("tmp")).unwrap().count(), 0);
         let offline = Fetcher::new(cache, true);
+        // A file: URL needs no network, so offline still reads it; anything else is refused.
+        assert_eq!(offline.fetch_pinning(url.as_str(), 5).unwrap().1, digest);
         assert!(matches!(
-            offline.fetch_pinning(url.as_str(), 5),
+            offline.fetch_pinning("http://192.0.2.1/base.img", 5),
             Err(FetchError::Offline { digest: None, .. })
         ));
     }

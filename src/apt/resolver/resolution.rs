@@ -54,8 +54,9 @@ pub struct Removal {
     pub reason: RemovalReason,
 }
 
-/// What the lock file records of an unpacked package.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the lock file records of an unpacked package (a `[[package]]` table of the lock).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LockEntry {
     /// Package name.
     pub name: String,

@@ -117,22 +117,9 @@ fn append(current: &str, section: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::{Ipv4Cidr, Ipv6Cidr, Renderer};
+    use crate::profile::Ipv4Cidr;
 
-    fn seed() -> Network {
-        Network {
-            interface: "eth0".into(),
-            ipv4: Ipv4Config::Off,
-            gateway4: None,
-            ipv6: Ipv6Config::Static(Ipv6Cidr::parse("2001:db8:0:82::3/64").unwrap()),
-            gateway6: Some("2001:db8:0:82::1".parse().unwrap()),
-            dns: vec![
-                "2001:db8:0:53::64".parse().unwrap(),
-                "2001:db8:1:53::64".parse().unwrap(),
-            ],
-            renderer: Renderer::Auto,
-        }
-    }
+    use super::super::seed_network as seed;
 
     #[test]
     fn the_seed_nodes_block() {

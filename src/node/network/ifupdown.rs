@@ -153,24 +153,16 @@ pub fn apply(root: &mut Editor, network: &Network) -> Result<(), EditError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::{Ipv4Cidr, Ipv6Cidr, Renderer};
+    use crate::profile::Ipv4Cidr;
 
-    fn seed() -> Network {
-        Network {
-            interface: "eth0".into(),
-            ipv4: Ipv4Config::Off,
-            gateway4: None,
-            ipv6: Ipv6Config::Static(Ipv6Cidr::parse("2001:db8:0:82::3/64").unwrap()),
-            gateway6: Some("2001:db8:0:82::1".parse().unwrap()),
-            dns: vec!["2001:db8:0:53::64".parse().unwrap()],
-            renderer: Renderer::Ifupdown,
-        }
-    }
+    use super::super::seed_network as seed;
 
     #[test]
     fn the_seed_nodes_stanza() {
+        let mut one_resolver = seed();
+        one_resolver.dns.truncate(1);
         assert_eq!(
-            stanzas(&seed()),
+            stanzas(&one_resolver),
             "# Written by pi-imager from the profile's [network].\nauto eth0\niface eth0 inet6 static\n    address 2001:db8:0:82::3/64\n    accept_ra 0\n    autoconf 0\n    gateway 2001:db8:0:82::1\n    dns-nameservers 2001:db8:0:53::64\n"
         );
         let mut v4 = seed();

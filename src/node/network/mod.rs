@@ -161,3 +161,21 @@ fn any_exists(root: &Editor, paths: &[&str]) -> Result<bool, EditError> {
     }
     Ok(false)
 }
+
+/// The seed's node network (static IPv6, IPv4 off, DNS64), for the renderers' tests.
+#[cfg(test)]
+pub(crate) fn seed_network() -> crate::profile::Network {
+    use crate::profile::{Ipv4Config, Ipv6Cidr, Ipv6Config, Renderer};
+    crate::profile::Network {
+        interface: "eth0".into(),
+        ipv4: Ipv4Config::Off,
+        gateway4: None,
+        ipv6: Ipv6Config::Static(Ipv6Cidr::parse("2001:db8:0:82::3/64").unwrap()),
+        gateway6: Some("2001:db8:0:82::1".parse().unwrap()),
+        dns: vec![
+            "2001:db8:0:53::64".parse().unwrap(),
+            "2001:db8:1:53::64".parse().unwrap(),
+        ],
+        renderer: Renderer::Auto,
+    }
+}
