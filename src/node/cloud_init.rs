@@ -17,6 +17,21 @@
 use super::NodeContext;
 use super::edit::{EditError, Editor};
 
+/// Why the user-data could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum CloudInitError {
+    /// The boot partition's file could not be read or written (boxed: the node stage's
+    /// error stays small enough to return by value).
+    #[error(transparent)]
+    Edit(Box<EditError>),
+}
+
+impl From<EditError> for CloudInitError {
+    fn from(error: EditError) -> Self {
+        Self::Edit(Box::new(error))
+    }
+}
+
 /// The file on the boot partition cloud-init's NoCloud source reads.
 pub const USER_DATA: &str = "/user-data";
 
@@ -68,7 +83,7 @@ pub fn user_data(ctx: &NodeContext) -> String {
 
 /// Replaces the boot partition's `user-data`, when the base has one, by [`user_data`];
 /// returns a note for the build log when it did.
-pub fn apply(boot: &mut Editor, ctx: &NodeContext) -> Result<Option<String>, EditError> {
+pub fn apply(boot: &mut Editor, ctx: &NodeContext) -> Result<Option<String>, CloudInitError> {
     let Some(current) = boot.read_text(USER_DATA)? else {
         return Ok(None);
     };

@@ -2,7 +2,7 @@
 //! is the part's sentence. It adds no knowledge of its own.
 
 use super::boot::BootError;
-use super::edit::EditError;
+use super::cloud_init::CloudInitError;
 use super::generation::GenerationError;
 use super::network::NetworkError;
 use super::overlay::OverlayError;
@@ -52,5 +52,5 @@ pub enum NodeError {
     Overlay(#[from] OverlayError),
     /// cloud-init's user-data on the boot partition.
     #[error(transparent)]
-    CloudInit(#[from] EditError),
+    CloudInit(#[from] CloudInitError),
 }
