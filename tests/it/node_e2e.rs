@@ -584,6 +584,10 @@ fn check_card(built: &Built, node: &str, hostname: &str, address: &str, served_b
         ("regular".to_owned(), 0o640, 0, shadow_gid)
     );
     assert!(card.text("/etc/shadow").contains("\npete:*:"));
+    assert_eq!(
+        card.stat("/etc/gshadow"),
+        ("regular".to_owned(), 0o640, 0, shadow_gid)
+    );
     let keys = "/home/pete/.ssh/authorized_keys";
     assert_eq!(card.stat(keys), ("regular".to_owned(), 0o600, 1000, 1000));
     assert_eq!(card.text(keys), format!("{KEY}\n"));
@@ -608,6 +612,12 @@ fn check_card(built: &Built, node: &str, hostname: &str, address: &str, served_b
         _ => card.text("/etc/ssh/sshd_config.d/00-pi-imager.conf"),
     };
     assert!(sshd.contains("\nPasswordAuthentication no\n"), "{sshd}");
+    // PAM's keyboard-interactive passwords too, under the keyword the generation's sshd knows.
+    let kbd = match generation {
+        Generation::Jessie => "ChallengeResponseAuthentication no\n",
+        _ => "KbdInteractiveAuthentication no\n",
+    };
+    assert!(sshd.contains(kbd), "{sshd}");
 
     // The web server's headers, in a file no package owns.
     let headers = card.text("/etc/nginx/conf.d/pi-imager-headers.conf");
