@@ -2,6 +2,7 @@
 //! is the part's sentence. It adds no knowledge of its own.
 
 use super::boot::BootError;
+use super::cloud_init::CloudInitError;
 use super::generation::GenerationError;
 use super::network::NetworkError;
 use super::overlay::OverlayError;
@@ -49,4 +50,7 @@ pub enum NodeError {
     /// An overlay.
     #[error(transparent)]
     Overlay(#[from] OverlayError),
+    /// cloud-init's user-data on the boot partition.
+    #[error(transparent)]
+    CloudInit(#[from] CloudInitError),
 }

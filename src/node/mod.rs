@@ -10,6 +10,7 @@
 #[cfg(test)]
 mod bases;
 pub mod boot;
+pub mod cloud_init;
 mod config_file;
 mod edit;
 mod enablement;
@@ -88,8 +89,8 @@ pub struct NodeInputs {
 }
 
 /// Writes every setting of `ctx.node` into the root and boot trees, in order: boot files,
-/// network, swap, storage, then (from the system parts) system, users, SSH, web server,
-/// server binary, and overlays last so an overlay can override anything. Returns every
+/// network, swap, storage, then (from the system parts) system, users, SSH, cloud-init's
+/// user-data, web server, server binary, and overlays last so an overlay can override anything. Returns every
 /// path written and the notes worth printing.
 pub fn apply(
     root: &mut Tree,
@@ -112,6 +113,9 @@ pub fn apply(
     system::apply(&mut root, ctx)?;
     users::apply(&mut root, ctx)?;
     ssh::apply(&mut root, &mut boot, ctx)?;
+    if let Some(note) = cloud_init::apply(&mut boot, ctx)? {
+        notes.push(note);
+    }
     web::apply(&mut root, ctx, notes)?;
     server::apply(&mut root, ctx, inputs.server_binary.as_deref())?;
     overlay::apply(&mut root, ctx)?;

@@ -38,6 +38,7 @@ mod http_fixture;
 mod inspect;
 mod manifest;
 mod manifest_hostile;
+mod node_e2e;
 mod node_fixture;
 mod node_network;
 mod node_server;

@@ -2,7 +2,8 @@
 //! cloud-init write its own connection for the interface at first boot, competing with the
 //! one pi-imager writes. The file is removed and cloud-init's network stage is switched
 //! off by the documented `network: {config: disabled}` setting, so the node's network is
-//! the profile's alone. Other cloud-init data (`user-data`, `meta-data`) is left as is.
+//! the profile's alone. `user-data` is made to agree with the profile by `node::cloud_init`;
+//! `meta-data` is left as is.
 
 use crate::node::edit::{EditError, Editor};
 
