@@ -59,6 +59,48 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare an image file or a card with its manifest: exit 0 when it matches, 1 when
+    /// it differs, 2 when it could not tell.
+    Verify {
+        /// The image file or block device, opened read-only.
+        target: PathBuf,
+        /// The build's `<name>-<node>.manifest.json`.
+        #[arg(long, value_name = "M")]
+        manifest: PathBuf,
+        /// Compare every mapped range's digest (a fresh card or image) instead of every
+        /// file (a card that has been running).
+        #[arg(long)]
+        blocks: bool,
+        /// Print the report as JSON (docs/verify-json.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write an image (.img, .img.xz, .img.gz) to a card or file with its block map, then
+    /// read it back.
+    Flash {
+        /// The image; its `.bmap` is looked for beside it.
+        image: PathBuf,
+        /// The card's block device, or a file.
+        device: PathBuf,
+        /// The block map, when it is not beside the image.
+        #[arg(long, value_name = "FILE")]
+        bmap: Option<PathBuf>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Write even though the device or one of its partitions is mounted.
+        #[arg(long)]
+        allow_mounted: bool,
+        /// Write even though the device holds the running system.
+        #[arg(long)]
+        allow_system_disk: bool,
+        /// Write to a card smaller than the image, if the image's data fits.
+        #[arg(long)]
+        allow_smaller: bool,
+        /// The mount table to check against.
+        #[arg(long, value_name = "FILE", default_value = pi_imager::flash::device::MOUNTINFO, hide = true)]
+        mountinfo: PathBuf,
+    },
     /// Show an image's partitions, filesystems and OS release, read without mounting it.
     Inspect {
         /// The image file (raw `.img`).
@@ -136,6 +178,35 @@ fn main() -> ExitCode {
             boot,
             json,
         } => run_inspect(&image, ls.as_deref(), boot, json),
+        Command::Verify {
+            target,
+            manifest,
+            blocks,
+            json,
+        } => run_verify(&target, &manifest, blocks, json),
+        Command::Flash {
+            image,
+            device,
+            bmap,
+            yes,
+            allow_mounted,
+            allow_system_disk,
+            allow_smaller,
+            mountinfo,
+        } => run_flash(
+            &pi_imager::flash::FlashOptions {
+                image,
+                bmap,
+                device,
+                checks: pi_imager::flash::DeviceChecks {
+                    mountinfo,
+                    allow_mounted,
+                    allow_system_disk,
+                    allow_smaller,
+                },
+            },
+            yes,
+        ),
     }
 }
 
@@ -284,5 +355,86 @@ fn run_inspect(image: &std::path::Path, ls: Option<&str>, boot: bool, json: bool
             eprintln!("pi-imager: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn run_verify(
+    target: &std::path::Path,
+    manifest: &std::path::Path,
+    blocks: bool,
+    json: bool,
+) -> ExitCode {
+    use pi_imager::verify::{self, Mode};
+    let mode = if blocks { Mode::Blocks } else { Mode::Files };
+    let outcome = verify::load_manifest(manifest).and_then(|m| verify::verify(target, &m, mode));
+    match outcome {
+        Ok(report) => {
+            if json {
+                print!("{}", report.to_json());
+            } else {
+                print!("{}", report.to_text());
+            }
+            ExitCode::from(report.verdict.exit_code())
+        }
+        Err(error) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"verdict": "unknown", "error": error.to_string()})
+                );
+            }
+            eprintln!("unknown: pi-imager: {error}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn run_flash(options: &pi_imager::flash::FlashOptions, yes: bool) -> ExitCode {
+    use pi_imager::flash::{self, DeviceKind, FlashError, progress::Bar};
+    use std::io::IsTerminal;
+    let fail = |error: FlashError| {
+        eprintln!("pi-imager: {error}");
+        if error.is_usage() {
+            ExitCode::from(EXIT_USAGE)
+        } else {
+            ExitCode::FAILURE
+        }
+    };
+    let (source, device) = match flash::prepare(options) {
+        Ok(prepared) => prepared,
+        Err(error) => return fail(error),
+    };
+    if device.kind == DeviceKind::Block && !yes {
+        if !std::io::stdin().is_terminal() {
+            return fail(FlashError::NeedsConfirmation {
+                path: device.path.clone(),
+            });
+        }
+        eprint!(
+            "Write {} to {} ({} bytes)? Everything on it is lost. [y/N] ",
+            source.path.display(),
+            device.path.display(),
+            device.size
+        );
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return fail(FlashError::Declined);
+        }
+    }
+    let mut bar = Bar::new(std::io::stderr().is_terminal());
+    match flash::write(&source, &device, &mut |phase, done, total| {
+        bar.update(phase, done, total)
+    }) {
+        Ok(report) => {
+            eprintln!(
+                "wrote {} bytes in {} ranges to {} and read them back: all match",
+                report.bytes_written,
+                report.ranges,
+                device.path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(error),
     }
 }
