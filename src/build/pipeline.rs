@@ -146,8 +146,9 @@ pub enum BuildError {
     Node {
         /// The node.
         node: String,
-        /// What failed.
-        source: NodeError,
+        /// What failed (boxed: node errors are large, and every build result carries
+        /// this type).
+        source: Box<NodeError>,
     },
     /// e2fsprogs is missing or too old, or a drive image could not be written.
     #[error(transparent)]
@@ -543,7 +544,7 @@ fn build_node(
     let settings = node::apply(&mut root, &mut boot, &ctx, &node_inputs).map_err(|source| {
         BuildError::Node {
             node: node.name.clone(),
-            source,
+            source: Box::new(source),
         }
     })?;
     for note in &settings.notes {
@@ -760,7 +761,7 @@ fn write_drive(
         node::storage::drive_tree(mount, Timestamp::from_secs(fleet.epoch)).map_err(|source| {
             BuildError::Node {
                 node: node.name.clone(),
-                source: source.into(),
+                source: Box::new(source.into()),
             }
         })?;
     let Some(tree) = tree else {
@@ -940,7 +941,7 @@ pub fn build(
     let generation = node::generation::detect(&prepared.shared.root, profile.base().generation)
         .map_err(|source| BuildError::Node {
             node: nodes.first().map(|n| n.name.clone()).unwrap_or_default(),
-            source: source.into(),
+            source: Box::new(source.into()),
         })?;
     let lock = new_lock(&prepared.loaded, &prepared.inputs, &prepared.shared);
     let lock_text = lock.to_toml();
