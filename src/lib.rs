@@ -9,6 +9,7 @@ pub mod build;
 pub mod check;
 pub mod fetch;
 pub mod image;
+pub mod imager;
 pub mod inspect;
 pub mod manifest;
 pub mod node;

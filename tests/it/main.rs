@@ -35,6 +35,7 @@ mod fat_writer;
 mod fetch;
 mod golden;
 mod http_fixture;
+mod imager_json;
 mod inspect;
 mod manifest;
 mod manifest_hostile;
