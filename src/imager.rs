@@ -563,6 +563,28 @@ mod tests {
         assert!(base_url("https://example.org/r?x=1").is_err());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_epoch_gives_a_date_or_none(epoch in proptest::prelude::any::<i64>()) {
+            if let Some(date) = utc_date(epoch) {
+                proptest::prop_assert_eq!(date.len(), 10);
+            }
+        }
+
+        #[test]
+        fn any_board_text_gives_a_device_or_none(board in ".{0,20}") {
+            let _ = device(&board, None);
+            let _ = device(&board, Some(Arch::Bits64));
+        }
+
+        #[test]
+        fn any_base_url_gives_a_url_or_an_error(text in ".{0,60}") {
+            let _ = base_url(&text);
+        }
+    }
+
     #[test]
     fn download_names_are_last_segments() {
         assert_eq!(download_name("https://example.org/r/a.img.xz"), "a.img.xz");
