@@ -10,6 +10,7 @@ pub mod check;
 pub mod fetch;
 pub mod flash;
 pub mod image;
+pub mod imager;
 pub mod inspect;
 pub mod manifest;
 pub mod node;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use pi_imager::build::{self, BuildError, BuildOptions, Reporter, Style};
 use pi_imager::inspect::{self, Filesystem};
-use pi_imager::{check, profile};
+use pi_imager::{check, imager, profile};
 use std::sync::Arc;
 
 /// Builds flashable, reproducible Raspberry Pi OS images for web-server nodes from a TOML
@@ -116,6 +116,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write Raspberry Pi Imager's repository JSON (`os_list`) for the images in build
+    /// output folders, read from their manifests (docs/imager-json.md).
+    ImagerJson {
+        /// Folders `pi-imager build --out` wrote.
+        #[arg(required = true, value_name = "OUT_DIR")]
+        dirs: Vec<PathBuf>,
+        /// The URL the compressed images are published under (a folder); without it the
+        /// entries point at the files where they are (`file:` URLs).
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        /// Write the JSON to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Where downloads come from.
@@ -207,6 +221,11 @@ fn main() -> ExitCode {
             },
             yes,
         ),
+        Command::ImagerJson {
+            dirs,
+            base_url,
+            out,
+        } => run_imager_json(&dirs, base_url, out.as_deref()),
     }
 }
 
@@ -437,4 +456,30 @@ fn run_flash(options: &pi_imager::flash::FlashOptions, yes: bool) -> ExitCode {
         }
         Err(error) => fail(error),
     }
+}
+
+fn run_imager_json(
+    dirs: &[PathBuf],
+    base_url: Option<String>,
+    out: Option<&std::path::Path>,
+) -> ExitCode {
+    let list = match imager::os_list(dirs, &imager::Options { base_url }) {
+        Ok(list) => list,
+        Err(error) => {
+            eprintln!("pi-imager: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let text = list.to_json();
+    match out {
+        Some(path) => {
+            if let Err(error) = std::fs::write(path, text) {
+                eprintln!("pi-imager: cannot write {}: {error}", path.display());
+                return ExitCode::FAILURE;
+            }
+            eprintln!("wrote {} ({} images)", path.display(), list.os_list.len());
+        }
+        None => print!("{text}"),
+    }
+    ExitCode::SUCCESS
 }

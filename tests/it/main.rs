@@ -36,6 +36,7 @@ mod fetch;
 mod flash;
 mod golden;
 mod http_fixture;
+mod imager_json;
 mod inspect;
 mod manifest;
 mod manifest_hostile;
