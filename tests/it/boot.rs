@@ -158,6 +158,9 @@ impl Node {
             d.join("debian-archive-keyring.gpg"),
         )
         .expect("debian-archive-keyring is installed on the host");
+        // The manifest records the base's source relative to the profile, never a path of
+        // the build machine: a link beside the profile names the cached base.
+        std::os::unix::fs::symlink(base, d.join("base.img")).unwrap();
         std::fs::create_dir_all(d.join("bin")).unwrap();
         let elf = idle_server_elf();
         std::fs::write(d.join("bin").join(SERVER), &elf).unwrap();
@@ -212,7 +215,7 @@ partition_table = "mbr"
 compression = "none"
 
 [base]
-file = "{base}"
+file = "base.img"
 
 [[repository]]
 name = "bookworm-backports"
@@ -276,7 +279,6 @@ memory_max = "16MiB"
 [files]
 overlays = ["overlay"]
 "#,
-            base = base.display(),
             sha = sha256_hex(&elf),
         );
         std::fs::write(d.join("boot.toml"), profile).unwrap();
