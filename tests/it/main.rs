@@ -15,6 +15,7 @@ mod apt_version;
 mod base;
 mod base_source;
 mod bmap;
+mod boot;
 mod build;
 mod compress;
 mod deb_fixture;
