@@ -345,6 +345,8 @@ fn cpu_so_far(pid: i32) -> f64 {
 /// Runs `cmd` and waits for it with `wait4`, whose rusage gives its CPU time and peak
 /// resident memory (of its largest process, children such as mke2fs included); each line
 /// it prints on standard error is timestamped, so every step of a build can be told.
+// The child is reaped by `wait4`, not `Child::wait`, to get its rusage.
+#[allow(clippy::zombie_processes)]
 fn measure(cmd: &mut Command) -> Measured {
     let start = Instant::now();
     let mut child = cmd
