@@ -232,10 +232,14 @@ const FEATURES: &str = "has_journal,ext_attr,resize_inode,dir_index,filetype,ext
 /// `mke2fs -d src` with the base's feature set, into `image` (at `offset` when given).
 fn mke2fs(src: &Path, image: &Path, offset: Option<u64>, size: u64) -> f64 {
     let mut cmd = Command::new("mke2fs");
-    cmd.args(["-q", "-F", "-t", "ext4", "-b", "4096", "-I", "256"])
-        .arg("-O")
-        .arg(format!("none,{FEATURES}"))
-        .args(["-L", "rootfs"]);
+    // `-i 16384` as for a real card's root: mke2fs would give a small test root one inode
+    // per 4 KiB, and `Ext4Params::like` then reads its ratio as 4095 and refuses it.
+    cmd.args([
+        "-q", "-F", "-t", "ext4", "-b", "4096", "-I", "256", "-i", "16384",
+    ])
+    .arg("-O")
+    .arg(format!("none,{FEATURES}"))
+    .args(["-L", "rootfs"]);
     if let Some(offset) = offset {
         cmd.arg(format!("-Eoffset={offset}"));
     }
@@ -430,7 +434,7 @@ fn root_partition_size(image: &Path) -> u64 {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let default_mb = if full { 1350 } else { 20 };
+    let default_mb = if full { 1350 } else { 5 };
     let mb: u64 = std::env::var("PI_IMAGER_BENCH_MB")
         .ok()
         .and_then(|v| v.parse().ok())
