@@ -231,3 +231,25 @@ fn a_card_too_small_for_the_layout_is_refused_before_writing() {
         "nothing is written for a layout that cannot fit"
     );
 }
+
+/// Regression: a small root made with one inode per 4 KiB (mke2fs's default under 512 MiB)
+/// reads back as 4095 bytes per inode, because mke2fs rounds the inode count up to whole
+/// groups; `Ext4Params::like` passed that on and mke2fs refused "inode ratio 4095 is smaller
+/// than the block size 4096". The ratio is now rounded to the KiB and kept at least a block.
+#[test]
+fn a_small_roots_inode_ratio_is_recreated_not_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("small.ext4");
+    std::fs::File::create(&image)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    run(Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext4", "-b", "4096", "-i", "4096"])
+        .arg(&image));
+    let file = pi_imager::image::io::ImageFile::open(&image).unwrap();
+    let fs = pi_imager::image::ext4::Ext4::open(file).unwrap();
+    let params = Ext4Params::like(fs.superblock(), FsUuid::default(), FsUuid::default(), 1);
+    assert_eq!(params.inode_ratio, Some(4096));
+    params.validate().unwrap();
+}

@@ -151,9 +151,13 @@ impl Ext4Params {
     ) -> Self {
         let block_size = u64::from(sb.block_size);
         let bytes = sb.blocks_count.saturating_mul(block_size);
+        // mke2fs rounds the inode count up to fill whole groups, so bytes / inodes lands a
+        // little under the ratio it was made with (4095 for `-i 4096`): round to the nearest
+        // KiB, and never below one inode per block, which mke2fs refuses.
+        let block_size = u64::from(sb.block_size).max(1024);
         let inode_ratio = (sb.inodes_count > 0)
             .then(|| bytes / u64::from(sb.inodes_count))
-            .map(|r| r.clamp(1024, 64 << 20));
+            .map(|r| (r.saturating_add(512) / 1024 * 1024).clamp(block_size, 64 << 20));
         let reserved_percent = if sb.blocks_count == 0 {
             5.0
         } else {
