@@ -408,12 +408,12 @@ fn check_download(path: &Path, size: u64, sha256: &Checksum) -> Result<(), Image
     if found_size != size {
         return Err(stale(format!("{found_size} bytes")));
     }
-    let digest = crate::build::file_sha256(path).map_err(|source| ImagerError::Read {
+    let (digest, _) = crate::fetch::hash_file(path).map_err(|source| ImagerError::Read {
         path: path.to_path_buf(),
         source,
     })?;
     if digest != sha256.0 {
-        return Err(stale(format!("sha256 {}", crate::build::hex(&digest))));
+        return Err(stale(format!("sha256 {}", crate::fetch::hex(&digest))));
     }
     Ok(())
 }

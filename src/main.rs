@@ -261,7 +261,7 @@ fn run_build(opts: &BuildOptions, json: bool) -> ExitCode {
                             "outputs": n.outputs.iter().map(|o| serde_json::json!({
                                 "path": o.path.display().to_string(),
                                 "size": o.size,
-                                "sha256": build::hex(&o.sha256),
+                                "sha256": pi_imager::fetch::hex(&o.sha256),
                             })).collect::<Vec<_>>(),
                         })
                     })

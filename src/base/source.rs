@@ -22,8 +22,6 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use super::sparse::{CopyError, copy_sparse};
 use super::zip::{ZipArchive, ZipError};
 use crate::fetch::{Expected, FetchError, Fetcher, hex};
@@ -308,22 +306,12 @@ fn name_of(source: &Source) -> Option<String> {
 }
 
 fn hash_file(path: &Path) -> Result<[u8; 32], BaseSourceError> {
-    let failed = |source| BaseSourceError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = File::open(path).map_err(failed)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => return Ok(hasher.finalize().into()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(failed(e)),
-        };
-        hasher.update(buf.get(..n).unwrap_or_default());
-    }
+    crate::fetch::hash_file(path)
+        .map(|(digest, _)| digest)
+        .map_err(|source| BaseSourceError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 fn detect(path: &Path) -> Result<BaseFormat, BaseSourceError> {

@@ -5,27 +5,11 @@
 //! canonical form, so comments, key order, whitespace and the file's mtime change nothing;
 //! a tree digest covers names, types, modes and contents, never host owners or times.
 
-use std::io::Read;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-/// Lowercase hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Parses 64 hex digits.
-pub fn parse_hex32(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
+use crate::fetch::{hash_file, hex};
 
 /// Keys that change where the build fetches from but never what the image holds.
 const NOT_IN_PROFILE_DIGEST: &[&str] = &["mirrors"];
@@ -66,21 +50,6 @@ fn canonical_digest(table: &toml::Table) -> [u8; 32] {
     Sha256::digest(json.as_bytes()).into()
 }
 
-/// SHA-256 of a file, streamed.
-pub fn file_sha256(path: &Path) -> std::io::Result<[u8; 32]> {
-    let mut file = fs_err::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher.finalize().into())
-}
-
 /// The digest of directory trees, in order: each entry's relative path, type, executable
 /// bit (what an overlay keeps of a mode) and contents or link target. Host owners, times and
 /// other mode bits do not reach the image, so they do not reach the digest either.
@@ -111,7 +80,7 @@ fn walk(root: &Path, rel: &Path, hasher: &mut Sha256) -> std::io::Result<()> {
         } else {
             use std::os::unix::fs::PermissionsExt;
             let exec = meta.permissions().mode() & 0o111 != 0;
-            let digest = file_sha256(&path)?;
+            let (digest, _) = hash_file(&path)?;
             hasher.update(format!("f {name} {} {}\n", u8::from(exec), hex(&digest)).as_bytes());
         }
     }
@@ -142,14 +111,6 @@ mod tests {
         let d = "[base]\nfile = \"x.img\"\nsha256 = \"00\"\n";
         let e = "[base]\nfile = \"x.img\"\n";
         assert_eq!(inputs_digest(d).unwrap(), inputs_digest(e).unwrap());
-    }
-
-    #[test]
-    fn hex_round_trips() {
-        let digest: [u8; 32] = Sha256::digest(b"x").into();
-        assert_eq!(parse_hex32(&hex(&digest)), Some(digest));
-        assert_eq!(parse_hex32("zz"), None);
-        assert_eq!(parse_hex32(&"g".repeat(64)), None);
     }
 
     #[test]

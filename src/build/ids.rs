@@ -82,6 +82,20 @@ impl NodeIds {
     }
 }
 
+impl NodeIds {
+    /// The UUID and hash seed of the drive image a node's mount at `mount_path` asks for.
+    pub fn drive(profile_digest: &[u8; 32], node: &str, mount_path: &str) -> (FsUuid, FsUuid) {
+        let d = |purpose: &str| {
+            FsUuid(uuid_bytes(derive(
+                profile_digest,
+                node,
+                &format!("drive {mount_path} {purpose}"),
+            )))
+        };
+        (d("uuid"), d("hash seed"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +113,9 @@ mod tests {
         assert_ne!(a.disk_id, c.disk_id);
         assert_eq!(a.root_uuid.0[6] >> 4, 4);
         assert_eq!(a.root_uuid.0[8] >> 6, 2);
+        let (www, seed) = NodeIds::drive(&digest, "pi3", "/var/www");
+        assert_ne!(www, seed);
+        assert_ne!(www, NodeIds::drive(&digest, "pi2", "/var/www").0);
+        assert_ne!(www, a.root_uuid);
     }
 }

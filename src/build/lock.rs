@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::apt::install::RepositoryLock;
+use crate::apt::release::parse_sha256;
 use crate::apt::resolver::LockEntry;
 
 /// The lock file format's version; a lock of another version is refused with a message.
@@ -133,6 +134,33 @@ impl Lock {
                 lock.version
             )));
         }
+        // A digest that does not parse would silently pin nothing: refuse it here.
+        let digests = [
+            ("inputs_sha256", Some(&lock.inputs_sha256)),
+            ("base.sha256", Some(&lock.base.sha256)),
+            ("server_sha256", lock.server_sha256.as_ref()),
+            ("overlays_sha256", lock.overlays_sha256.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| Some((key.to_owned(), value?)))
+        .chain(lock.repositories.iter().map(|r| {
+            (
+                format!("repository {} release_sha256", r.name),
+                &r.release_sha256,
+            )
+        }))
+        .chain(
+            lock.packages
+                .iter()
+                .map(|p| (format!("package {} sha256", p.name), &p.sha256)),
+        );
+        for (key, value) in digests {
+            if parse_sha256(value).is_none() {
+                return Err(invalid(format!(
+                    "{key} `{value}` is not a sha256 (64 hex digits)"
+                )));
+            }
+        }
         Ok(lock)
     }
 
@@ -149,12 +177,7 @@ impl Lock {
     pub fn release_pins(&self) -> std::collections::BTreeMap<String, [u8; 32]> {
         self.repositories
             .iter()
-            .filter_map(|r| {
-                Some((
-                    r.name.clone(),
-                    super::digest::parse_hex32(&r.release_sha256)?,
-                ))
-            })
+            .filter_map(|r| Some((r.name.clone(), parse_sha256(&r.release_sha256)?)))
             .collect()
     }
 }
@@ -225,6 +248,11 @@ mod tests {
         );
         let text = format!("{}\nsurprise = 1\n", sample().to_toml());
         assert!(Lock::parse(&text, Path::new("blog.lock")).is_err());
+        let text = sample().to_toml().replace(&"01".repeat(32), "not-a-digest");
+        let err = Lock::parse(&text, Path::new("blog.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("repository stretch release_sha256"), "{err}");
     }
 
     proptest::proptest! {

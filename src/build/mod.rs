@@ -14,7 +14,7 @@ mod output;
 mod pipeline;
 mod progress;
 
-pub use digest::{file_sha256, hex, inputs_digest, parse_hex32, profile_digest, trees_digest};
+pub use digest::{inputs_digest, profile_digest, trees_digest};
 pub use ids::NodeIds;
 pub use lock::{LOCK_VERSION, Lock, LockError, LockedBase, LockedRepository};
 pub use output::{OutputError, Outputs, sha256sums};

@@ -149,7 +149,7 @@ fn process_alive(pid: i32) -> bool {
 pub fn sha256sums(entries: &[(String, [u8; 32])]) -> String {
     entries
         .iter()
-        .map(|(name, digest)| format!("{}  {name}\n", super::digest::hex(digest)))
+        .map(|(name, digest)| format!("{}  {name}\n", crate::fetch::hex(digest)))
         .collect()
 }
 

@@ -8,15 +8,16 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::digest::{file_sha256, hex, inputs_digest, parse_hex32, profile_digest, trees_digest};
+use super::digest::{inputs_digest, profile_digest, trees_digest};
 use super::ids::NodeIds;
 use super::lock::{LOCK_VERSION, Lock, LockError, LockedBase, LockedRepository};
 use super::output::{OutputError, Outputs, sha256sums};
 use super::progress::{Reporter, human_bytes};
 use crate::apt::content::ContentStore;
 use crate::apt::install::{AptError, AptOutcome, AptPins, Epoch, install_pinned};
+use crate::apt::release::parse_sha256 as parse_hex32;
 use crate::base::{BaseError, BaseImage, BaseSourceError, FetchedBase, fetch_base};
-use crate::fetch::{Expected, FetchError, Fetcher};
+use crate::fetch::{Expected, FetchError, Fetcher, hash_file, hex};
 use crate::image::bmap::{Bmap, BmapError};
 use crate::image::compress::{self, CompressError};
 use crate::image::disk::{BootSpec, DiskError, DiskSpec, TableSpec, write_disk};
@@ -370,7 +371,7 @@ fn fetch_inputs(
                 "the server binary is not the one the lock records".to_owned(),
             ));
         }
-        if lock.overlays_sha256 != overlays.as_ref().map(|d| hex(d)) {
+        if lock.overlays_sha256 != overlays.as_ref().map(hex) {
             return Err(not_locked(
                 "the overlays' contents are not the ones the lock records".to_owned(),
             ));
@@ -390,7 +391,7 @@ fn fetch_server(
     let pinned = server.sha256.as_ref().and_then(|h| parse_hex32(h.as_str()));
     match &server.source {
         Source::Path(path) => {
-            let digest = file_sha256(path).map_err(io_input(path))?;
+            let (digest, _) = hash_file(path).map_err(io_input(path))?;
             if let Some(pinned) = pinned
                 && pinned != digest
             {
@@ -578,16 +579,17 @@ fn build_node(
             fleet.epoch,
         ),
     };
-    write_disk(&image, &spec, &boot, &root).map_err(|source| BuildError::Disk {
+    let disk = write_disk(&image, &spec, &boot, &root).map_err(|source| BuildError::Disk {
         path: image.clone(),
         source,
     })?;
     let bmap = Bmap::from_image(&image)?;
-    let bmap_path = outputs.stage(&format!("{name}.img.bmap"))?;
-    std::fs::write(&bmap_path, bmap.to_xml()).map_err(io_input(&bmap_path))?;
-
     let mut extra: Vec<OutputRecord> = Vec::new();
-    extra.push(record(&bmap_path)?);
+    extra.push(write_text(
+        outputs,
+        &format!("{name}.img.bmap"),
+        &bmap.to_xml(),
+    )?);
     if let Some((kind, suffix)) = match profile.image().compression {
         Compression::None => None,
         Compression::Gz => Some((compress::Kind::Gz, "gz")),
@@ -597,9 +599,15 @@ fn build_node(
             "node {}: compressing {name}.img.{suffix}",
             node.name
         ));
-        let out = outputs.stage(&format!("{name}.img.{suffix}"))?;
-        compress::compress(&image, &out, kind, compression_threads())?;
-        extra.push(record(&out)?);
+        let file_name = format!("{name}.img.{suffix}");
+        let out = outputs.stage(&file_name)?;
+        // The compressor hashes what it writes: no second read of the file.
+        let report = compress::compress(&image, &out, kind, compression_threads())?;
+        extra.push(OutputRecord {
+            name: file_name,
+            size: report.bytes_out,
+            sha256: Checksum(report.sha256_out),
+        });
     }
     for mount in profile.mounts() {
         if let Some(path) = write_drive(fleet, node, mount, &name, outputs, reporter)? {
@@ -647,29 +655,24 @@ fn build_node(
         outputs: extra.clone(),
     };
     let manifest = Manifest::describe(&image, &bmap, facts)?;
-    let manifest_path = outputs.stage(&format!("{name}.manifest.json"))?;
-    std::fs::write(&manifest_path, manifest.to_json()).map_err(io_input(&manifest_path))?;
-
-    let image_file = OutputFile {
-        path: outputs.dir().join(format!("{name}.img")),
-        size: std::fs::metadata(&image).map_err(io_input(&image))?.len(),
-        sha256: manifest.image.sha256.0,
-    };
-    let mut files = vec![image_file];
-    for r in &extra {
-        files.push(OutputFile {
-            path: outputs.dir().join(&r.name),
-            size: r.size,
-            sha256: r.sha256.0,
-        });
-    }
-    files.push(OutputFile {
-        path: outputs.dir().join(format!("{name}.manifest.json")),
-        size: std::fs::metadata(&manifest_path)
-            .map_err(io_input(&manifest_path))?
-            .len(),
-        sha256: file_sha256(&manifest_path).map_err(io_input(&manifest_path))?,
-    });
+    let manifest_file = write_text(
+        outputs,
+        &format!("{name}.manifest.json"),
+        &manifest.to_json(),
+    )?;
+    let files = std::iter::once(OutputRecord {
+        name: format!("{name}.img"),
+        size: disk.layout.size,
+        sha256: manifest.image.sha256,
+    })
+    .chain(extra)
+    .chain(std::iter::once(manifest_file))
+    .map(|r| OutputFile {
+        path: outputs.dir().join(&r.name),
+        size: r.size,
+        sha256: r.sha256.0,
+    })
+    .collect();
     Ok(NodeReport {
         node: node.name.clone(),
         outputs: files,
@@ -681,14 +684,27 @@ fn compression_threads() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1))
 }
 
+/// Records an output file already written (a drive image), hashing it.
 fn record(path: &Path) -> Result<OutputRecord, BuildError> {
+    let (digest, size) = hash_file(path).map_err(io_input(path))?;
     Ok(OutputRecord {
         name: path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        size: std::fs::metadata(path).map_err(io_input(path))?.len(),
-        sha256: Checksum(file_sha256(path).map_err(io_input(path))?),
+        size,
+        sha256: Checksum(digest),
+    })
+}
+
+/// Writes a text output made in memory and records it, digested from memory.
+fn write_text(outputs: &mut Outputs, name: &str, text: &str) -> Result<OutputRecord, BuildError> {
+    let path = outputs.stage(name)?;
+    std::fs::write(&path, text).map_err(io_input(&path))?;
+    Ok(OutputRecord {
+        name: name.to_owned(),
+        size: text.len() as u64,
+        sha256: Checksum(Sha256::digest(text.as_bytes()).into()),
     })
 }
 
@@ -774,34 +790,16 @@ fn write_drive(
     let file_name = format!("{name}-{short}.img");
     reporter.step(&format!("node {}: writing {file_name}", node.name));
     let path = outputs.stage(&file_name)?;
-    let digest = fleet.loaded.digest;
-    let derived = |purpose: &str| -> FsUuid {
-        let mut h = Sha256::new();
-        h.update(digest);
-        h.update(node.name.as_bytes());
-        h.update(mount.path.as_bytes());
-        h.update(purpose.as_bytes());
-        let bytes: [u8; 32] = h.finalize().into();
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&bytes[..16]);
-        out[6] = (out[6] & 0x0f) | 0x40;
-        out[8] = (out[8] & 0x3f) | 0x80;
-        FsUuid(out)
-    };
+    let (derived_uuid, hash_seed) = NodeIds::drive(&fleet.loaded.digest, &node.name, &mount.path);
     let (label, uuid) = match &mount.device {
-        Device::Label(label) => (label.clone(), derived("uuid")),
+        Device::Label(label) => (label.clone(), derived_uuid),
         Device::Uuid(text) => (
             String::new(),
-            text.parse::<FsUuid>().unwrap_or_else(|_| derived("uuid")),
+            text.parse::<FsUuid>().unwrap_or(derived_uuid),
         ),
-        _ => (String::new(), derived("uuid")),
+        _ => (String::new(), derived_uuid),
     };
-    let mut params = Ext4Params::like(
-        &fleet.base.root.superblock,
-        uuid,
-        derived("hash seed"),
-        fleet.epoch,
-    );
+    let mut params = Ext4Params::like(&fleet.base.root.superblock, uuid, hash_seed, fleet.epoch);
     params.label = label;
     let size = image.size.bytes() - image.size.bytes() % u64::from(params.block_size);
     let file = std::fs::File::create(&path).map_err(io_input(&path))?;
@@ -837,7 +835,7 @@ fn new_lock(loaded: &Loaded, inputs: &Inputs, shared: &Shared) -> Lock {
             sha256: hex(&inputs.base.download_sha256),
         },
         server_sha256: inputs.server.as_ref().map(|(_, d)| hex(d)),
-        overlays_sha256: inputs.overlays.as_ref().map(|d| hex(d)),
+        overlays_sha256: inputs.overlays.as_ref().map(hex),
         repositories: shared
             .apt
             .repositories

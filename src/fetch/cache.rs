@@ -443,13 +443,14 @@ fn read_capped(reader: Box<dyn Read + Send>, max: u64) -> io::Result<Option<Vec<
     Ok((bytes.len() as u64 <= max).then_some(bytes))
 }
 
-fn hash_file(path: &Path) -> io::Result<([u8; 32], u64)> {
+/// SHA-256 and length of a file, streamed.
+pub fn hash_file(path: &Path) -> io::Result<([u8; 32], u64)> {
     let (hasher, size) = hash_reader(&mut File::open(path)?)?;
     Ok((hasher.finalize().into(), size))
 }
 
 /// Lowercase hex, as `sha256sum` writes it.
-pub(crate) fn hex(bytes: &[u8; 32]) -> String {
+pub fn hex(bytes: &[u8; 32]) -> String {
     use std::fmt::Write as _;
     bytes.iter().fold(String::with_capacity(64), |mut out, b| {
         let _ = write!(out, "{b:02x}");

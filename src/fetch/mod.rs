@@ -22,6 +22,5 @@ mod download;
 mod error;
 mod transport;
 
-pub(crate) use cache::hex;
-pub use cache::{Expected, Fetcher, Progress};
+pub use cache::{Expected, Fetcher, Progress, hash_file, hex};
 pub use error::FetchError;

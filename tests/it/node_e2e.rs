@@ -856,23 +856,28 @@ fn jessie_features_kept(built: &Built) {
     assert!(features.contains("huge_file"), "{features}");
 }
 
-#[test]
-fn jessie_2016_node_settings_are_in_the_built_images() {
-    let built = Built::new(Generation::Jessie);
+/// Both nodes of the blog profile, each with its own overrides.
+fn check_both_cards(built: &Built) {
     check_card(
-        &built,
+        built,
         "pi3",
         "blog-pi3",
         "2001:db8:0:82::3/64",
         "Raspberry Pi 3",
     );
     check_card(
-        &built,
+        built,
         "pi2",
         "blog-pi2",
         "2001:db8:0:82::2/64",
         "Raspberry Pi 2",
     );
+}
+
+#[test]
+fn jessie_2016_node_settings_are_in_the_built_images() {
+    let built = Built::new(Generation::Jessie);
+    check_both_cards(&built);
     jessie_features_kept(&built);
     let manifest = built.manifest("pi3");
     assert_eq!(manifest["build"]["generation"], "jessie");
@@ -882,20 +887,7 @@ fn jessie_2016_node_settings_are_in_the_built_images() {
 #[test]
 fn bookworm_node_settings_are_in_the_built_images() {
     let built = Built::new(Generation::Bookworm);
-    check_card(
-        &built,
-        "pi3",
-        "blog-pi3",
-        "2001:db8:0:82::3/64",
-        "Raspberry Pi 3",
-    );
-    check_card(
-        &built,
-        "pi2",
-        "blog-pi2",
-        "2001:db8:0:82::2/64",
-        "Raspberry Pi 2",
-    );
+    check_both_cards(&built);
     assert_eq!(built.manifest("pi2")["build"]["generation"], "bookworm");
     check_seed_story(&built);
 }
@@ -903,20 +895,7 @@ fn bookworm_node_settings_are_in_the_built_images() {
 #[test]
 fn trixie_node_settings_are_in_the_built_images() {
     let built = Built::new(Generation::Trixie);
-    check_card(
-        &built,
-        "pi3",
-        "blog-pi3",
-        "2001:db8:0:82::3/64",
-        "Raspberry Pi 3",
-    );
-    check_card(
-        &built,
-        "pi2",
-        "blog-pi2",
-        "2001:db8:0:82::2/64",
-        "Raspberry Pi 2",
-    );
+    check_both_cards(&built);
     assert_eq!(built.manifest("pi3")["build"]["generation"], "trixie");
     check_seed_story(&built);
 }
