@@ -648,8 +648,8 @@ fn build_node(
             .collect(),
         removed: fleet.shared.apt.removed.clone(),
         written: Written {
-            root: settings.root.clone(),
-            boot: settings.boot.clone(),
+            root: changed_since(&fleet.base.root.tree, &root, &settings.root),
+            boot: changed_since(&fleet.base.boot.tree, &boot, &settings.boot),
         },
         notes: settings.notes.clone(),
         outputs: extra.clone(),
@@ -682,6 +682,23 @@ fn build_node(
 
 fn compression_threads() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1))
+}
+
+/// Every path the build wrote or changed, whatever stage did it (packages, apt
+/// configuration, node settings, overlays): what differs from the base, plus the paths the
+/// node stage removed.
+fn changed_since(
+    base: &Tree,
+    now: &Tree,
+    removed_or_written: &std::collections::BTreeSet<crate::tree::TreePath>,
+) -> std::collections::BTreeSet<crate::tree::TreePath> {
+    let mut changed = removed_or_written.clone();
+    for (path, _, inode) in now.iter() {
+        if base.get(path) != Some(inode) {
+            changed.insert(path.clone());
+        }
+    }
+    changed
 }
 
 /// Records an output file already written (a drive image), hashing it.

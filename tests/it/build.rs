@@ -183,6 +183,18 @@ fn demo_build_is_checked_by_the_real_tools() {
         .iter()
         .find(|f| f["path"] == "/etc/hostname" && f["filesystem"] == "root")
         .expect("/etc/hostname in the manifest");
+    // `written` marks what the build changed, whichever stage did it, and nothing else.
+    let written = |path: &str| {
+        files
+            .iter()
+            .find(|f| f["path"] == path && f["filesystem"] == "root")
+            .unwrap_or_else(|| panic!("{path} in the manifest"))["written"]
+            .as_bool()
+            .unwrap()
+    };
+    assert!(written("/etc/hostname"), "a node setting");
+    assert!(written("/usr/sbin/php-fpm8.2"), "a package's file");
+    assert!(!written("/usr/lib/os-release"), "the base's own file");
     assert_eq!(
         hostname_entry["sha256"].as_str().unwrap(),
         Sha256::digest(hostname.as_bytes())
