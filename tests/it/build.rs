@@ -240,6 +240,25 @@ fn builds_are_byte_identical_and_the_profile_mtime_changes_nothing() {
         .args(["-d", "2030-01-01"])
         .arg(demo.profile()));
     demo.build("three", &["--locked"]);
+    // Manifests first, key by key, so a difference names what differs (a full-suite run
+    // once saw node a's manifest differ between an unlocked and a locked build; not seen
+    // since).
+    for node in ["a", "b"] {
+        let one = manifest(&demo.path("one"), node);
+        for other in ["two", "three"] {
+            let theirs = manifest(&demo.path(other), node);
+            let keys: Vec<&String> = one
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| one[k.as_str()] != theirs[k.as_str()])
+                .collect();
+            assert!(
+                keys.is_empty(),
+                "node {node}: manifest of `{other}` differs in {keys:?}"
+            );
+        }
+    }
     for name in listing(&demo.path("one")) {
         let one = demo.path("one").join(&name);
         for other in ["two", "three"] {
