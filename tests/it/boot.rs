@@ -3,10 +3,12 @@
 //! cached outside the checkout), a profile that uses every capability, built by pi-imager
 //! and booted with `qemu-system-aarch64 -M virt`; then checked from outside (HTTP, SSH
 //! through forwards bound to 127.0.0.1) and over the serial console. A second boot checks
-//! that the first-boot unit does not run again.
+//! that the first-boot unit does not run again; a third, on `-M raspi3b` with the Pi 3's
+//! device tree and the image's own `cmdline.txt`, that the root is found on the Pi's SD
+//! controller by the ids the boot files name.
 //!
 //! It needs root (mmdebstrap), the host's Debian apt sources (the mirror is read from them
-//! at run time) and network access to that mirror. It does not test `-M raspi3b` yet.
+//! at run time) and network access to that mirror. `.ci/run` runs it last.
 
 use std::io::{BufRead, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -139,7 +141,12 @@ fn run_ok(cmd: &mut Command) -> String {
 
 const HOSTNAME: &str = "boot-node";
 const USER: &str = "pi-test";
-const IPV6: &str = "fec0::10";
+/// The node's addresses, on the documentation ranges QEMU's user network is told to use.
+/// IPv4 is static, at the address QEMU's forwards are pointed to, so they work as soon as
+/// the server listens; `restrict=on` keeps the node from reaching anything but them.
+const IPV4: &str = "192.0.2.15";
+const IPV6: &str = "2001:db8:0:82::10";
+const DNS6: &str = "2001:db8:0:82::3";
 const SERVER: &str = "idle-server";
 
 /// The node's folder: profile, inputs, and (after the build) `out/`.
@@ -164,21 +171,31 @@ impl Node {
         std::fs::create_dir_all(d.join("bin")).unwrap();
         let elf = idle_server_elf();
         std::fs::write(d.join("bin").join(SERVER), &elf).unwrap();
-        std::fs::create_dir_all(d.join("www")).unwrap();
-        std::fs::write(d.join("www/index.html"), "static page from the www drive\n").unwrap();
+        // The drive holds /var/www; the site is Debian's default document root in it.
+        std::fs::create_dir_all(d.join("www/html")).unwrap();
         std::fs::write(
-            d.join("www/info.php"),
+            d.join("www/html/index.html"),
+            "static page from the www drive\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("www/html/info.php"),
             "<?php echo 'php ', PHP_MAJOR_VERSION, '.', PHP_MINOR_VERSION, ' says ', 6 * 7, \"\\n\";\n",
         )
         .unwrap();
-        let dropin = d.join("overlay/etc/systemd/system/serial-getty@ttyAMA0.service.d");
-        std::fs::create_dir_all(&dropin).unwrap();
-        // The test logs in on the serial console without a password.
-        std::fs::write(
-            dropin.join("autologin.conf"),
-            "[Service]\nExecStart=\nExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %I $TERM\n",
-        )
-        .unwrap();
+        // The test logs in on the serial console without a password: ttyAMA0 on `-M virt`,
+        // the mini UART ttyS1 on `-M raspi3b`.
+        for tty in ["ttyAMA0", "ttyS1"] {
+            let dropin = d.join(format!(
+                "overlay/etc/systemd/system/serial-getty@{tty}.service.d"
+            ));
+            std::fs::create_dir_all(&dropin).unwrap();
+            std::fs::write(
+                dropin.join("autologin.conf"),
+                "[Service]\nExecStart=\nExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %I $TERM\n",
+            )
+            .unwrap();
+        }
         std::fs::write(
             d.join("overlay/etc/pi-imager-boot-test"),
             "overlay applied\n",
@@ -210,7 +227,7 @@ impl Node {
 [image]
 name = "boot"
 board = "pi3"
-card_size = "3GiB"
+card_size = "4GiB"
 partition_table = "mbr"
 compression = "none"
 
@@ -231,10 +248,11 @@ remove = []
 
 [network]
 interface = "eth0"
-ipv4 = "dhcp"
+ipv4 = "{IPV4}/24"
+gateway4 = "192.0.2.2"
 ipv6 = "{IPV6}/64"
-gateway6 = "fec0::2"
-dns = ["fec0::3"]
+gateway6 = "2001:db8:0:82::2"
+dns = ["{DNS6}"]
 
 [swap]
 enabled = false
@@ -324,27 +342,85 @@ overlays = ["overlay"]
     }
 }
 
-/// Copies the kernel and initramfs out of the image's boot partition and returns them with
-/// the kernel command line, its consoles replaced by `-M virt`'s serial port.
-fn boot_files(image: &Path, into: &Path) -> (PathBuf, PathBuf, String) {
+/// What the image's boot partition gives the emulator.
+struct BootFiles {
+    kernel: PathBuf,
+    initrd: PathBuf,
+    /// The image's own `cmdline.txt`, trimmed.
+    cmdline: String,
+}
+
+impl BootFiles {
+    /// Copies the kernel, initramfs and command line out of the image's boot partition.
+    fn read(image: &Path, into: &Path) -> Self {
+        let start = partition_start(image, 0);
+        let fat = format!("{}@@{}", image.display(), start);
+        let kernel = into.join("kernel8.img");
+        let initrd = into.join("initramfs8");
+        for (name, to) in [("::kernel8.img", &kernel), ("::initramfs8", &initrd)] {
+            run_ok(Command::new("mcopy").args(["-o", "-i", &fat, name]).arg(to));
+        }
+        let cmdline = run_ok(Command::new("mcopy").args(["-i", &fat, "::cmdline.txt", "-"]));
+        BootFiles {
+            kernel,
+            initrd,
+            cmdline: cmdline.trim().to_owned(),
+        }
+    }
+
+    /// The command line for `-M virt`: the image's, its consoles replaced by the PL011.
+    fn virt_cmdline(&self) -> String {
+        let mut words: Vec<&str> = self
+            .cmdline
+            .split_whitespace()
+            .filter(|w| !w.starts_with("console="))
+            .collect();
+        words.push("console=ttyAMA0,115200");
+        words.join(" ")
+    }
+
+    /// The command line for `-M raspi3b`: the image's own, with the mini UART named, which
+    /// the Pi's firmware would do for `serial0` and QEMU, having no firmware, cannot.
+    fn raspi3b_cmdline(&self) -> String {
+        format!("{} console=ttyS1,115200", self.cmdline)
+    }
+}
+
+/// The byte offset of partition `index` (from 0), read with sfdisk.
+fn partition_start(image: &Path, index: usize) -> u64 {
     let table: serde_json::Value =
         serde_json::from_str(&run_ok(Command::new("sfdisk").arg("--json").arg(image))).unwrap();
-    let start = table["partitiontable"]["partitions"][0]["start"]
+    let sectors = table["partitiontable"]["partitions"][index]["start"]
         .as_u64()
-        .expect("a first partition");
-    let fat = format!("{}@@{}", image.display(), start * 512);
-    let kernel = into.join("kernel8.img");
-    let initrd = into.join("initramfs8");
-    for (name, to) in [("::kernel8.img", &kernel), ("::initramfs8", &initrd)] {
-        run_ok(Command::new("mcopy").args(["-o", "-i", &fat, name]).arg(to));
-    }
-    let cmdline = run_ok(Command::new("mcopy").args(["-i", &fat, "::cmdline.txt", "-"]));
-    let mut words: Vec<&str> = cmdline
-        .split_whitespace()
-        .filter(|w| !w.starts_with("console="))
-        .collect();
-    words.push("console=ttyAMA0,115200");
-    (kernel, initrd, words.join(" "))
+        .unwrap_or_else(|| panic!("{} has no partition {}", image.display(), index + 1));
+    sectors * 512
+}
+
+/// Copies the Raspberry Pi 3 B device tree out of the image's root: Debian's kernel package
+/// installs it under `/usr/lib/linux-image-<version>/broadcom/`.
+fn pi3_device_tree(image: &Path, into: &Path) -> PathBuf {
+    let root = format!("{}?offset={}", image.display(), partition_start(image, 1));
+    let listing = run_ok(Command::new("debugfs").args(["-R", "ls -p /usr/lib", &root]));
+    let version = listing
+        .lines()
+        .filter_map(|l| l.split('/').nth(5))
+        .find(|name| name.starts_with("linux-image-"))
+        .unwrap_or_else(|| panic!("no /usr/lib/linux-image-* in the image:\n{listing}"))
+        .to_owned();
+    let dtb = into.join("bcm2837-rpi-3-b.dtb");
+    run_ok(Command::new("debugfs").args([
+        "-R",
+        &format!(
+            "dump /usr/lib/{version}/broadcom/bcm2837-rpi-3-b.dtb {}",
+            dtb.display()
+        ),
+        &root,
+    ]));
+    assert!(
+        std::fs::metadata(&dtb).is_ok_and(|m| m.len() > 1024),
+        "the image's {version} has no broadcom/bcm2837-rpi-3-b.dtb"
+    );
+    dtb
 }
 
 /// A running emulator, its serial console read by a thread into a buffer and a log file.
@@ -363,53 +439,74 @@ struct Ports {
     ssh: u16,
 }
 
+/// The emulated board and what it is given besides the image.
+enum Machine<'a> {
+    /// `-M virt`: the image and the drive as virtio disks, user networking whose forwards
+    /// listen on 127.0.0.1 only.
+    Virt { drive: &'a Path, ports: &'a Ports },
+    /// `-M raspi3b`: the image as the SD card, the Pi 3's device tree, the image's own
+    /// command line; no network, no drive.
+    Raspi3b { dtb: &'a Path },
+}
+
 impl Vm {
-    fn start(
-        image: &Path,
-        drive: &Path,
-        boot: &(PathBuf, PathBuf, String),
-        ports: &Ports,
-        log: &Path,
-    ) -> Self {
-        let netdev = format!(
-            "user,id=net0,ipv6=on,restrict=on,hostfwd=tcp:127.0.0.1:{}-:80,hostfwd=tcp:127.0.0.1:{}-:22",
-            ports.http, ports.ssh
-        );
-        let mut child = Command::new("qemu-system-aarch64")
-            .args([
-                "-M",
-                "virt",
-                "-cpu",
-                "cortex-a53",
-                "-smp",
-                "2",
-                "-m",
-                "1024",
-            ])
-            .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
-            .args(["-no-reboot", "-kernel"])
-            .arg(&boot.0)
+    fn start(image: &Path, boot: &BootFiles, machine: Machine<'_>, log: &Path) -> Self {
+        let mut qemu = Command::new("qemu-system-aarch64");
+        qemu.args(["-display", "none", "-monitor", "none", "-no-reboot"])
+            .arg("-kernel")
+            .arg(&boot.kernel)
             .arg("-initrd")
-            .arg(&boot.1)
-            .args(["-append", &boot.2])
-            .arg("-drive")
-            .arg(format!(
-                "if=none,format=raw,id=root,file={}",
-                image.display()
-            ))
-            .args(["-device", "virtio-blk-device,drive=root"])
-            .arg("-drive")
-            .arg(format!(
-                "if=none,format=raw,id=www,file={}",
-                drive.display()
-            ))
-            .args(["-device", "virtio-blk-device,drive=www"])
-            .args([
-                "-netdev",
-                &netdev,
-                "-device",
-                "virtio-net-device,netdev=net0",
-            ])
+            .arg(&boot.initrd);
+        match machine {
+            Machine::Virt { drive, ports } => {
+                let netdev = format!(
+                    "user,id=net0,restrict=on,ipv4=on,net=192.0.2.0/24,host=192.0.2.2,dns=192.0.2.3,\
+                     ipv6=on,ipv6-net=2001:db8:0:82::/64,ipv6-host=2001:db8:0:82::2,ipv6-dns={DNS6},\
+                     hostfwd=tcp:127.0.0.1:{}-{IPV4}:80,hostfwd=tcp:127.0.0.1:{}-{IPV4}:22",
+                    ports.http, ports.ssh
+                );
+                qemu.args([
+                    "-M",
+                    "virt",
+                    "-cpu",
+                    "cortex-a53",
+                    "-smp",
+                    "2",
+                    "-m",
+                    "1024",
+                ])
+                .args(["-serial", "stdio", "-append", &boot.virt_cmdline()])
+                .arg("-drive")
+                .arg(format!(
+                    "if=none,format=raw,id=root,file={}",
+                    image.display()
+                ))
+                .args(["-device", "virtio-blk-device,drive=root"])
+                .arg("-drive")
+                .arg(format!(
+                    "if=none,format=raw,id=www,file={}",
+                    drive.display()
+                ))
+                .args(["-device", "virtio-blk-device,drive=www"])
+                .args([
+                    "-netdev",
+                    &netdev,
+                    "-device",
+                    "virtio-net-device,netdev=net0",
+                ]);
+            }
+            Machine::Raspi3b { dtb } => {
+                // The PL011 (first serial) is the Bluetooth UART on a Pi 3; the console
+                // is the mini UART, QEMU's second serial port.
+                qemu.args(["-M", "raspi3b", "-serial", "null", "-serial", "stdio"])
+                    .args(["-append", &boot.raspi3b_cmdline()])
+                    .arg("-dtb")
+                    .arg(dtb)
+                    .arg("-drive")
+                    .arg(format!("if=sd,format=raw,file={}", image.display()));
+            }
+        }
+        let mut child = qemu
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -430,7 +527,9 @@ impl Vm {
                 }
                 let _ = file.write_all(&chunk[..n]);
                 let _ = file.flush();
-                sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(&chunk[..n]);
             }
         });
         Vm {
@@ -456,12 +555,18 @@ impl Vm {
         let deadline = Instant::now() + timeout;
         loop {
             {
-                let buffer = self.serial.lock().unwrap();
-                let fresh = String::from_utf8_lossy(&buffer[self.seen..]).into_owned();
-                if let Some(at) = fresh.find(needle) {
+                // Bytes, not text: a serial line can carry bytes that are not UTF-8 (a
+                // UART's first garbage byte), and `seen` counts the buffer's bytes.
+                let buffer = self.serial.lock().unwrap_or_else(|e| e.into_inner());
+                let fresh = buffer.get(self.seen..).unwrap_or_default();
+                if let Some(at) = fresh
+                    .windows(needle.len())
+                    .position(|w| w == needle.as_bytes())
+                {
                     let end = at + needle.len();
-                    self.seen += fresh[..end].len();
-                    return fresh[..end].to_owned();
+                    let text = String::from_utf8_lossy(&fresh[..end]).into_owned();
+                    self.seen += end;
+                    return text;
                 }
             }
             if Instant::now() > deadline {
@@ -579,7 +684,7 @@ fn http_get(port: u16, path: &str, timeout: Duration) -> Option<String> {
     None
 }
 
-/// Builds the profile, boots it twice and checks the node. Minutes long: opt-in.
+/// Builds the profile, boots it three times and checks the node. Minutes long: opt-in.
 #[test]
 #[ignore = "boots an emulated arm64 node for minutes; run with `cargo test --test it -- --ignored boot_`"]
 fn boot_built_node_on_qemu_virt() {
@@ -593,7 +698,7 @@ fn boot_built_node_on_qemu_virt() {
     let started = Instant::now();
     let (image, drive) = node.build(&cache);
     eprintln!("boot: pi-imager build took {:?}", started.elapsed());
-    let boot = boot_files(&image, node.dir.path());
+    let boot = BootFiles::read(&image, node.dir.path());
 
     let logs = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let ports = Ports {
@@ -605,9 +710,11 @@ fn boot_built_node_on_qemu_virt() {
     let booted = Instant::now();
     let mut vm = Vm::start(
         &image,
-        &drive,
         &boot,
-        &ports,
+        Machine::Virt {
+            drive: &drive,
+            ports: &ports,
+        },
         &logs.join("boot-serial-1.log"),
     );
     vm.login(Duration::from_secs(1500));
@@ -662,11 +769,7 @@ fn boot_built_node_on_qemu_virt() {
         ip.1.contains(&format!("inet6 {IPV6}/64")),
         &ip.1,
     );
-    expect(
-        "the IPv6 DNS server is used",
-        ip.1.contains("fec0::3"),
-        &ip.1,
-    );
+    expect("the IPv6 DNS server is used", ip.1.contains(DNS6), &ip.1);
     let server = vm.run(&format!("systemctl is-active {SERVER}.service"), short);
     expect(
         "the server binary's unit is active",
@@ -696,8 +799,9 @@ fn boot_built_node_on_qemu_virt() {
 
     let page = http_get(ports.http, "/info.php", Duration::from_secs(120)).unwrap_or_default();
     eprintln!(
-        "boot: HTTP answered {:?} after the boot began",
-        booted.elapsed()
+        "boot: HTTP answered {:?} after the boot began, {:?} after the build began",
+        booted.elapsed(),
+        started.elapsed()
     );
     expect(
         "HTTP answers with the profile's headers",
@@ -706,6 +810,19 @@ fn boot_built_node_on_qemu_virt() {
         &page,
     );
     expect("the PHP page runs", page.contains("php 8.2 says 42"), &page);
+    if page.is_empty() {
+        // Say why from inside: the addresses, routes, listeners, and the node's own answer.
+        let inside = vm.run(
+            "ip -o addr; ip route; ip -6 route; ss -ltn; nmcli -t -f NAME,DEVICE,STATE con show; \
+             journalctl -b -u NetworkManager --no-pager | tail -40; \
+             curl -sS -m 10 -D - -o /dev/null http://127.0.0.1/info.php",
+            short,
+        );
+        eprintln!(
+            "boot: no HTTP answer from outside; inside the node:\n{}",
+            inside.1
+        );
+    }
 
     let ssh = Command::new("ssh")
         .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no"])
@@ -741,9 +858,11 @@ fn boot_built_node_on_qemu_virt() {
     // Second boot: nothing left for the first-boot unit.
     let mut vm = Vm::start(
         &image,
-        &drive,
         &boot,
-        &ports,
+        Machine::Virt {
+            drive: &drive,
+            ports: &ports,
+        },
         &logs.join("boot-serial-2.log"),
     );
     let again = Instant::now();
@@ -763,4 +882,58 @@ fn boot_built_node_on_qemu_virt() {
         vm.fail(&format!("the first-boot unit ran again:\n{rerun}"));
     }
     vm.power_off(Duration::from_secs(180));
+
+    // The Pi 3's own board: its SD controller must find the root by the id the boot
+    // partition's cmdline.txt names, as the Pi's firmware would pass it.
+    let dtb = pi3_device_tree(&image, node.dir.path());
+    let pi = Instant::now();
+    let mut vm = Vm::start(
+        &image,
+        &boot,
+        Machine::Raspi3b { dtb: &dtb },
+        &logs.join("boot-serial-raspi3b.log"),
+    );
+    vm.login(Duration::from_secs(900));
+    eprintln!("boot: -M raspi3b reached a shell in {:?}", pi.elapsed());
+    let root_id = boot
+        .cmdline
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("root=PARTUUID="))
+        .unwrap_or_else(|| panic!("cmdline.txt names no root=PARTUUID=: {}", boot.cmdline))
+        .to_owned();
+    let cmdline = vm.check("cat /proc/cmdline", short);
+    if !cmdline.trim().starts_with(&boot.cmdline) {
+        vm.fail(&format!(
+            "the kernel did not get cmdline.txt: {cmdline:?} against {:?}",
+            boot.cmdline
+        ));
+    }
+    let mounts = vm.check(
+        "findmnt -n -o SOURCE,PARTUUID /; findmnt -n -o SOURCE,PARTUUID /boot/firmware",
+        short,
+    );
+    let mounted: Vec<Vec<&str>> = mounts
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    // An MBR's PARTUUIDs are the disk id and the partition number.
+    let disk_id = root_id
+        .strip_suffix("-02")
+        .unwrap_or_else(|| panic!("root=PARTUUID={root_id} is not an MBR's second partition"));
+    let boot_id = format!("{disk_id}-01");
+    if mounted
+        != [
+            vec!["/dev/mmcblk0p2", root_id.as_str()],
+            vec!["/dev/mmcblk0p1", boot_id.as_str()],
+        ]
+    {
+        vm.fail(&format!(
+            "root and boot are not the SD card's partitions named {root_id} and {boot_id}:\n{mounts}"
+        ));
+    }
+    let host = vm.check("hostname", short);
+    if host.trim() != HOSTNAME {
+        vm.fail(&format!("the hostname on -M raspi3b is {host:?}"));
+    }
+    eprintln!("boot: -M raspi3b checked in {:?}", pi.elapsed());
 }
