@@ -158,20 +158,100 @@ fn check_raw(image: &Path, bmap_path: &Path, map: &Bmap) -> Result<(), FlashErro
             map.image_size
         )));
     }
-    let bad = map.verify(&file).map_err(|source| FlashError::Image {
+    let bad = check_ranges(&file, map).map_err(|source| FlashError::Image {
         path: image.to_path_buf(),
         source,
     })?;
-    if let Some(first) = bad.first() {
+    if let Some(&(first, last)) = bad.first() {
         return Err(mismatch(format!(
-            "{} ranges differ, the first blocks {}-{}",
+            "{} ranges differ, the first blocks {first}-{last}",
             bad.len(),
-            first.first,
-            first.last
         )));
     }
     Ok(())
 }
+
+/// Threads for the pre-write check: hashing is the bottleneck and ranges are
+/// independent, so each core takes a contiguous share of the mapped bytes.
+const MAX_THREADS: usize = 4;
+
+/// The ranges of `map` whose bytes in `image` differ from their digest, as first and
+/// last block, in map order. The ranges are split into contiguous shares of about equal
+/// bytes, one per core; a single huge range stays on one core (its digest is sequential).
+pub(crate) fn check_ranges(
+    image: &(impl ReadAt + Sync + ?Sized),
+    map: &Bmap,
+) -> io::Result<Vec<(u64, u64)>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, MAX_THREADS);
+    let lens: Vec<u64> = map
+        .ranges
+        .iter()
+        .map(|r| span_len(r, map.block_size, map.image_size))
+        .collect();
+    let total: u64 = lens.iter().sum();
+    let share = total.div_ceil(threads as u64).max(1);
+    // Cut after the range that brings a share to its quota.
+    let mut shares: Vec<&[BlockRange]> = Vec::new();
+    let (mut begin, mut acc) = (0usize, 0u64);
+    for (i, len) in lens.iter().enumerate() {
+        acc = acc.saturating_add(*len);
+        if acc >= share {
+            shares.push(map.ranges.get(begin..=i).unwrap_or_default());
+            (begin, acc) = (i + 1, 0);
+        }
+    }
+    shares.push(map.ranges.get(begin..).unwrap_or_default());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .filter(|share| !share.is_empty())
+            .map(|share| scope.spawn(move || bad_ranges(image, map, share)))
+            .collect();
+        let mut bad = Vec::new();
+        for handle in handles {
+            let found = handle
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a digest thread stopped")))?;
+            bad.extend(found);
+        }
+        Ok(bad)
+    })
+}
+
+fn bad_ranges(
+    image: &(impl ReadAt + ?Sized),
+    map: &Bmap,
+    ranges: &[BlockRange],
+) -> io::Result<Vec<(u64, u64)>> {
+    let mut buf = vec![0u8; HASH_BUFFER];
+    let mut bad = Vec::new();
+    for range in ranges {
+        let start = range
+            .first
+            .checked_mul(map.block_size)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let end = start.saturating_add(span_len(range, map.block_size, map.image_size));
+        let mut hasher = Sha256::new();
+        let mut pos = start;
+        while pos < end {
+            let len = usize::try_from(end - pos).map_or(HASH_BUFFER, |n| n.min(HASH_BUFFER));
+            let chunk = buf.get_mut(..len).unwrap_or_default();
+            image.read_exact_at(chunk, pos)?;
+            hasher.update(&*chunk);
+            pos = pos.saturating_add(len as u64);
+        }
+        if <[u8; 32]>::from(hasher.finalize()) != range.sha256 {
+            bad.push((range.first, range.last));
+        }
+    }
+    Ok(bad)
+}
+
+/// Read size for hashing: small enough that the copy stays in the core's cache until
+/// the hash reads it.
+const HASH_BUFFER: usize = 1 << 20;
 
 /// Without a map, a compressed image is one range: decompressed once here for its size
 /// and digest, so the size check and the read-back have something to hold on to.

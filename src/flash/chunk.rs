@@ -1,0 +1,182 @@
+//! The reading side of a flash: a thread that cuts the image's mapped ranges into chunks
+//! and hands them to the writer through a bounded channel, so reading (and, for a
+//! compressed image, decompressing and hashing) runs while the previous chunk is written.
+//!
+//! Buffers go round: the writer sends each one back once written, so a flash allocates
+//! [`POOL`] chunks once, whatever the image's size. A raw image's digests were checked
+//! before the first write (see `source`) and are checked again by the read-back, so they
+//! are not hashed here; a compressed image can only be checked as it streams, so each
+//! range's digest is checked here and a mismatch ends the stream with an error before the
+//! partition table is written. This module writes nothing.
+
+use std::io::{self, Read};
+use std::sync::mpsc::{Receiver, SyncSender};
+
+use sha2::{Digest, Sha256};
+
+use super::error::FlashError;
+use super::source::{Source, span_len};
+use crate::image::compress::open_decompressed;
+use crate::image::io::{ImageFile, ReadAt};
+
+/// Bytes per chunk: the unit of reading, writing, writeback and read-back.
+pub const CHUNK: usize = 4 << 20;
+
+/// Chunk buffers in circulation: one being read, one being written, the rest queued.
+pub const POOL: usize = 4;
+
+/// A piece of one mapped range, `buf[..len]` to be written at `offset`.
+#[derive(Debug)]
+pub struct Chunk {
+    /// Where it goes on the target (and came from in the image).
+    pub offset: u64,
+    /// The buffer, `CHUNK` bytes long; only the first `len` are data.
+    pub buf: Vec<u8>,
+    /// How many bytes of `buf` are data.
+    pub len: usize,
+}
+
+impl Chunk {
+    /// The chunk's data.
+    pub fn data(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+}
+
+/// Reads `source`'s mapped ranges in order and sends them as chunks on `out`, taking
+/// empty buffers from `free`. Stops quietly when the writer hangs up; sends an error
+/// and stops when the image cannot be read or a compressed range does not match its
+/// digest.
+pub fn produce(
+    source: &Source,
+    out: &SyncSender<Result<Chunk, FlashError>>,
+    free: &Receiver<Vec<u8>>,
+) {
+    let result = if source.compressed {
+        produce_stream(source, out, free)
+    } else {
+        produce_raw(source, out, free)
+    };
+    if let Err(Stop::Failed(error)) = result {
+        // The writer may already have hung up; then nobody needs to hear it.
+        let _ = out.send(Err(error));
+    }
+}
+
+/// Why production stopped early.
+enum Stop {
+    /// The writer hung up (it failed, or it is done).
+    HungUp,
+    /// Reading failed.
+    Failed(FlashError),
+}
+
+fn image_error(source: &Source, e: io::Error) -> Stop {
+    Stop::Failed(FlashError::Image {
+        path: source.path.clone(),
+        source: e,
+    })
+}
+
+/// Byte spans `[start, end)` of the mapped ranges, in order.
+fn spans(source: &Source) -> impl Iterator<Item = (u64, u64)> + '_ {
+    let bs = source.bmap.block_size;
+    source.bmap.ranges.iter().map(move |r| {
+        let start = r.first.saturating_mul(bs);
+        (
+            start,
+            start.saturating_add(span_len(r, bs, source.bmap.image_size)),
+        )
+    })
+}
+
+fn produce_raw(
+    source: &Source,
+    out: &SyncSender<Result<Chunk, FlashError>>,
+    free: &Receiver<Vec<u8>>,
+) -> Result<(), Stop> {
+    let image = ImageFile::open(&source.path).map_err(|e| image_error(source, e))?;
+    for (start, end) in spans(source) {
+        let mut pos = start;
+        while pos < end {
+            let mut buf = free.recv().map_err(|_| Stop::HungUp)?;
+            let len = usize::try_from(end - pos).map_or(buf.len(), |n| n.min(buf.len()));
+            if len == 0 {
+                return Err(image_error(source, empty_buffer()));
+            }
+            let data = buf.get_mut(..len).unwrap_or_default();
+            image
+                .read_exact_at(data, pos)
+                .map_err(|e| image_error(source, e))?;
+            out.send(Ok(Chunk {
+                offset: pos,
+                buf,
+                len,
+            }))
+            .map_err(|_| Stop::HungUp)?;
+            pos = pos.saturating_add(len as u64);
+        }
+    }
+    Ok(())
+}
+
+/// A compressed image is read once, in order: gaps between ranges are read and dropped,
+/// and each range is hashed as it goes and checked before the next one is read.
+fn produce_stream(
+    source: &Source,
+    out: &SyncSender<Result<Chunk, FlashError>>,
+    free: &Receiver<Vec<u8>>,
+) -> Result<(), Stop> {
+    let mut reader = open_decompressed(&source.path).map_err(|e| Stop::Failed(e.into()))?;
+    let mut scratch = free.recv().map_err(|_| Stop::HungUp)?;
+    let mut pos = 0u64;
+    for (range, (start, end)) in source.bmap.ranges.iter().zip(spans(source)) {
+        skip(&mut reader, start.saturating_sub(pos), &mut scratch)
+            .map_err(|e| image_error(source, e))?;
+        pos = start.max(pos);
+        let mut hasher = Sha256::new();
+        while pos < end {
+            let mut buf = free.recv().map_err(|_| Stop::HungUp)?;
+            let len = usize::try_from(end - pos).map_or(buf.len(), |n| n.min(buf.len()));
+            if len == 0 {
+                return Err(image_error(source, empty_buffer()));
+            }
+            let data = buf.get_mut(..len).unwrap_or_default();
+            reader
+                .read_exact(data)
+                .map_err(|e| image_error(source, e))?;
+            hasher.update(&*data);
+            out.send(Ok(Chunk {
+                offset: pos,
+                buf,
+                len,
+            }))
+            .map_err(|_| Stop::HungUp)?;
+            pos = pos.saturating_add(len as u64);
+        }
+        if <[u8; 32]>::from(hasher.finalize()) != range.sha256 {
+            return Err(Stop::Failed(FlashError::SourceDigest {
+                first: range.first,
+                last: range.last,
+            }));
+        }
+    }
+    Ok(())
+}
+
+fn skip(reader: &mut dyn Read, mut n: u64, buf: &mut [u8]) -> io::Result<()> {
+    if buf.is_empty() {
+        return Err(empty_buffer());
+    }
+    while n > 0 {
+        let len = usize::try_from(n).map_or(buf.len(), |n| n.min(buf.len()));
+        reader.read_exact(buf.get_mut(..len).unwrap_or_default())?;
+        n -= len as u64;
+    }
+    Ok(())
+}
+
+/// A zero-length buffer would never advance; the writer always hands full chunks.
+fn empty_buffer() -> io::Error {
+    io::Error::other("internal error: an empty chunk buffer was handed to the reader")
+}
