@@ -2,31 +2,106 @@
 //! mapped range back from the target as soon as the writer says its bytes are safe to
 //! read, hashes it and compares the digest with the block map's.
 //!
-//! The writer sends [`Mark`]s: `Through(x)` once every written byte below `x` can be read
+//! The writer moves a [`Gate`]: `through(x)` once every written byte below `x` can be read
 //! back meaningfully (on a card: written back to the device and dropped from the page
 //! cache, so the read comes from the card; on a regular file: written, since the page
-//! cache is the file's content), and `All` once the held-back partition table is written
-//! too. Ranges that start in the held-back head wait for `All`; the others are checked
-//! while later chunks are still being written, so the read-back costs little more than
-//! the last chunk's. This module only reads; it decides nothing about writing.
+//! cache is the file's content), `all()` once the held-back partition table is written
+//! too, and `close()` when it stops. Ranges that start in the held-back head wait for
+//! `all`; the others are checked while later chunks are still being written, one range
+//! per thread and core, so the read-back ends soon after the last write. This module only
+//! reads; it decides nothing about writing.
 
 use std::io;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use sha2::{Digest, Sha256};
 
-use super::chunk::CHUNK;
 use super::source::span_len;
-use crate::image::bmap::Bmap;
+use crate::image::bmap::{BlockRange, Bmap};
 use crate::image::io::ReadAt;
 
-/// What the writer tells the read-back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mark {
-    /// Every written byte below this offset is on the target and can be read back.
-    Through(u64),
+/// Read size: small enough that each piece is still in the core's cache when hashed.
+const READ: usize = 1 << 20;
+
+/// Read-back threads at most; ranges are independent, so they share the cores.
+const MAX_THREADS: usize = 4;
+
+/// What the writer has told the read-back so far.
+#[derive(Debug, Default)]
+struct Marks {
+    /// Every written byte below this offset may be read back.
+    through: u64,
     /// Everything is written, the head included.
-    All,
+    all: bool,
+    /// The writer stopped (done or failed): nothing more will become readable.
+    closed: bool,
+}
+
+/// Where the writer stands, shared by the writer and the read-back threads.
+#[derive(Debug, Default)]
+pub struct Gate {
+    marks: Mutex<Marks>,
+    moved: Condvar,
+}
+
+impl Gate {
+    /// A gate that lets nothing through yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Marks> {
+        // A panicking holder leaves plain numbers behind: still meaningful.
+        self.marks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Marks)) {
+        change(&mut self.lock());
+        self.moved.notify_all();
+    }
+
+    /// Every written byte below `offset` may now be read back.
+    pub fn through(&self, offset: u64) {
+        self.update(|m| m.through = m.through.max(offset));
+    }
+
+    /// Everything is written, the held-back head included.
+    pub fn all(&self) {
+        self.update(|m| m.all = true);
+    }
+
+    /// The writer is done or failed; waiting threads give up on what is not readable.
+    pub fn close(&self) {
+        self.update(|m| m.closed = true);
+    }
+
+    /// Waits until `ready`; false if the writer closed the gate first.
+    fn wait(&self, ready: impl Fn(&Marks) -> bool) -> bool {
+        let mut marks = self.lock();
+        loop {
+            if ready(&marks) {
+                return true;
+            }
+            if marks.closed {
+                return false;
+            }
+            marks = self
+                .moved
+                .wait(marks)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// Closes the gate when dropped, so the read-back never waits for a writer that failed.
+pub struct CloseOnDrop<'a>(pub &'a Gate);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 /// What the read-back found.
@@ -38,100 +113,121 @@ pub struct Outcome {
     pub complete: bool,
 }
 
-/// Where the writer stands, as far as the read-back has heard.
-struct Gate<'a> {
-    marks: &'a Receiver<Mark>,
-    through: u64,
-    all: bool,
+/// One range to check: its map entry and byte span.
+struct Span<'a> {
+    range: &'a BlockRange,
+    start: u64,
+    end: u64,
+    in_head: bool,
 }
 
-impl Gate<'_> {
-    /// Waits until the bytes below `need` may be read; false if the writer hung up first.
-    fn wait(&mut self, need: u64) -> bool {
-        self.wait_until(|gate| gate.all || gate.through >= need)
-    }
-
-    /// Waits until everything, the head included, is written.
-    fn wait_all(&mut self) -> bool {
-        self.wait_until(|gate| gate.all)
-    }
-
-    fn wait_until(&mut self, ready: impl Fn(&Self) -> bool) -> bool {
-        while !ready(self) {
-            match self.marks.recv() {
-                Ok(Mark::Through(x)) => self.through = self.through.max(x),
-                Ok(Mark::All) => self.all = true,
-                Err(_) => return false,
-            }
-        }
-        true
-    }
-}
-
-/// Reads back `bmap`'s ranges from `target` as `marks` allow, ranges starting below
-/// `head` last. Sends the bytes checked on `done` as it goes (nobody listening is fine).
-/// Fails only when the target cannot be read.
-pub fn run<R: ReadAt + ?Sized>(
+/// Reads back `bmap`'s ranges from `target` as `gate` allows, on up to one thread per
+/// core, each taking the next unchecked range; ranges starting below `head` go last.
+/// Sends the bytes checked on `done` as it goes (nobody listening is fine). Fails only
+/// when the target cannot be read.
+pub fn run<R: ReadAt + Sync + ?Sized>(
     target: &R,
     bmap: &Bmap,
     head: u64,
-    marks: &Receiver<Mark>,
+    gate: &Gate,
     done: &Sender<u64>,
 ) -> io::Result<Outcome> {
     let bs = bmap.block_size;
-    let spans: Vec<_> = bmap
+    let spans: Vec<Span<'_>> = bmap
         .ranges
         .iter()
-        .map(|r| {
-            let start = r.first.saturating_mul(bs);
-            let end = start.saturating_add(span_len(r, bs, bmap.image_size));
-            (r, start, end)
+        .map(|range| {
+            let start = range.first.saturating_mul(bs);
+            let end = start.saturating_add(span_len(range, bs, bmap.image_size));
+            Span {
+                range,
+                start,
+                end,
+                in_head: start < head,
+            }
         })
         .collect();
-    let (deferred, body): (Vec<_>, Vec<_>) =
-        spans.into_iter().partition(|&(_, start, _)| start < head);
-    let mut gate = Gate {
-        marks,
-        through: 0,
-        all: false,
+    let (deferred, body): (Vec<_>, Vec<_>) = spans.into_iter().partition(|s| s.in_head);
+    let work: Vec<Span<'_>> = body.into_iter().chain(deferred).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, MAX_THREADS)
+        .min(work.len().max(1));
+    let next = AtomicUsize::new(0);
+    let results = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let done = done.clone();
+                let (work, next) = (&work, &next);
+                scope.spawn(move || check_spans(target, work, next, gate, &done))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("a read-back thread stopped")))
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut outcome = Outcome {
+        bad: Vec::new(),
+        complete: true,
     };
-    let mut buf = vec![0u8; CHUNK];
-    let mut outcome = Outcome::default();
-    for (range, start, end) in body.into_iter().chain(deferred) {
-        if start < head && !gate.wait_all() {
-            return Ok(outcome);
+    for result in results {
+        let (bad, complete) = result?;
+        outcome.bad.extend(bad);
+        outcome.complete &= complete;
+    }
+    outcome.bad.sort_unstable();
+    Ok(outcome)
+}
+
+/// One read-back thread: takes the next span until none is left or the gate closes.
+fn check_spans<R: ReadAt + ?Sized>(
+    target: &R,
+    work: &[Span<'_>],
+    next: &AtomicUsize,
+    gate: &Gate,
+    done: &Sender<u64>,
+) -> io::Result<(Vec<(u64, u64)>, bool)> {
+    let mut buf = vec![0u8; READ];
+    let mut bad = Vec::new();
+    while let Some(span) = work.get(next.fetch_add(1, Ordering::Relaxed)) {
+        if span.in_head && !gate.wait(|m| m.all) {
+            return Ok((bad, false));
         }
         let mut hasher = Sha256::new();
-        let mut pos = start;
-        while pos < end {
-            let len = usize::try_from(end - pos).map_or(CHUNK, |n| n.min(CHUNK));
-            let next = pos.saturating_add(len as u64);
-            if !gate.wait(next) {
-                return Ok(outcome);
+        let mut pos = span.start;
+        while pos < span.end {
+            let len = usize::try_from(span.end - pos).map_or(READ, |n| n.min(READ));
+            let need = pos.saturating_add(len as u64);
+            if !gate.wait(|m| m.all || m.through >= need) {
+                return Ok((bad, false));
             }
             let data = buf.get_mut(..len).unwrap_or_default();
             target.read_exact_at(data, pos)?;
             hasher.update(&*data);
             let _ = done.send(len as u64);
-            pos = next;
+            pos = need;
         }
-        if <[u8; 32]>::from(hasher.finalize()) != range.sha256 {
-            outcome.bad.push((range.first, range.last));
+        if <[u8; 32]>::from(hasher.finalize()) != span.range.sha256 {
+            bad.push((span.range.first, span.range.last));
         }
     }
-    outcome.complete = true;
-    Ok(outcome)
+    Ok((bad, true))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::bmap::BlockRange;
+    use std::sync::atomic::AtomicU64;
     use std::sync::mpsc;
 
     const BS: u64 = 4096;
 
-    /// A 24 MiB image with ranges in the head, across chunk boundaries and at the end.
+    /// A 24 MiB image with ranges in the head, across the head's end, over several reads
+    /// and at the end.
     fn image_and_map() -> (Vec<u8>, Bmap) {
         let mut image = vec![0u8; 24 << 20];
         for (i, b) in image.iter_mut().enumerate() {
@@ -162,62 +258,84 @@ mod tests {
         (image, map)
     }
 
-    fn check(target: &[u8], map: &Bmap, marks: &[Mark]) -> Outcome {
-        let (mark_tx, mark_rx) = mpsc::channel();
+    fn mapped(map: &Bmap, ranges: &[BlockRange]) -> u64 {
+        ranges.iter().map(|r| span_len(r, BS, map.image_size)).sum()
+    }
+
+    /// Runs the read-back after the writer said `through` (and `all`) and stopped;
+    /// returns the outcome and the bytes reported checked.
+    fn check(
+        target: &(impl ReadAt + Sync + ?Sized),
+        map: &Bmap,
+        through: u64,
+        all: bool,
+    ) -> (Outcome, u64) {
+        let gate = Gate::new();
+        gate.through(through);
+        if all {
+            gate.all();
+        }
+        gate.close();
         let (done_tx, done_rx) = mpsc::channel();
-        for &m in marks {
-            mark_tx.send(m).unwrap();
-        }
-        drop(mark_tx);
-        let outcome = run(target, map, 1 << 20, &mark_rx, &done_tx).unwrap();
+        let outcome = run(target, map, 1 << 20, &gate, &done_tx).unwrap();
         drop(done_tx);
-        let checked: u64 = done_rx.iter().sum();
-        if outcome.complete {
-            let mapped: u64 = map
-                .ranges
-                .iter()
-                .map(|r| span_len(r, BS, map.image_size))
-                .sum();
-            assert_eq!(checked, mapped);
-        }
-        outcome
+        (outcome, done_rx.iter().sum())
     }
 
     #[test]
     fn a_good_target_reads_back_clean() {
         let (image, map) = image_and_map();
-        let marks = [Mark::Through(8 << 20), Mark::Through(30 << 20), Mark::All];
-        let outcome = check(&image, &map, &marks);
-        assert_eq!(
-            outcome,
-            Outcome {
-                bad: vec![],
-                complete: true
-            }
-        );
+        let (outcome, checked) = check(&image[..], &map, 30 << 20, true);
+        let clean = Outcome {
+            bad: vec![],
+            complete: true,
+        };
+        assert_eq!(outcome, clean);
+        assert_eq!(checked, mapped(&map, &map.ranges));
     }
 
     #[test]
-    fn a_bad_range_is_named_and_the_others_still_checked() {
+    fn bad_ranges_are_named_in_map_order_and_the_others_still_checked() {
         let (mut image, map) = image_and_map();
         image[(256 * 5 * BS) as usize] ^= 1;
         image[0] ^= 1;
-        let outcome = check(&image, &map, &[Mark::Through(u64::MAX), Mark::All]);
+        let (outcome, checked) = check(&image[..], &map, u64::MAX, true);
         assert!(outcome.complete);
-        // The head's range is checked last, after the body.
-        assert_eq!(outcome.bad, vec![(512, 256 * 13 + 5), (0, 0)]);
+        assert_eq!(outcome.bad, vec![(0, 0), (512, 256 * 13 + 5)]);
+        assert_eq!(checked, mapped(&map, &map.ranges));
+    }
+
+    #[test]
+    fn a_writer_that_writes_while_it_checks_is_followed() {
+        // The read-back starts before anything is written and follows the marks.
+        let (image, map) = image_and_map();
+        let gate = Gate::new();
+        let (done_tx, done_rx) = mpsc::channel();
+        let outcome = std::thread::scope(|scope| {
+            let checker = scope.spawn(|| run(&image[..], &map, 1 << 20, &gate, &done_tx));
+            let _closer = CloseOnDrop(&gate);
+            for mib in 2..=24u64 {
+                gate.through(mib << 20);
+            }
+            gate.all();
+            checker.join().unwrap()
+        })
+        .unwrap();
+        drop(done_tx);
+        assert!(outcome.complete && outcome.bad.is_empty());
+        assert_eq!(done_rx.iter().sum::<u64>(), mapped(&map, &map.ranges));
     }
 
     /// A target that remembers the furthest byte read.
     struct Recorder {
         bytes: Vec<u8>,
-        reached: std::cell::Cell<u64>,
+        reached: AtomicU64,
     }
 
     impl ReadAt for Recorder {
         fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
             let end = offset + buf.len() as u64;
-            self.reached.set(self.reached.get().max(end));
+            self.reached.fetch_max(end, Ordering::Relaxed);
             self.bytes.read_exact_at(buf, offset)
         }
 
@@ -229,44 +347,36 @@ mod tests {
     #[test]
     fn nothing_is_read_past_the_mark_and_the_head_waits_for_all() {
         let (image, map) = image_and_map();
-        for (mark, reached) in [(4u64 << 20, 0u64), (6 << 20, 6 << 20), (15 << 20, 13 << 20)] {
+        let range_end = (256 * 13 + 6) * BS;
+        for mark in [1u64 << 20, 4 << 20, 6 << 20, 15 << 20] {
             let target = Recorder {
                 bytes: image.clone(),
-                reached: std::cell::Cell::new(0),
+                reached: AtomicU64::new(0),
             };
-            let (mark_tx, mark_rx) = mpsc::channel();
-            let (done_tx, _done_rx) = mpsc::channel();
-            mark_tx.send(Mark::Through(mark)).unwrap();
-            drop(mark_tx);
-            let outcome = run(&target, &map, 1 << 20, &mark_rx, &done_tx).unwrap();
+            let (outcome, _) = check(&target, &map, mark, false);
             assert!(!outcome.complete);
-            // Chunks start at their range's start: 2 MiB, 6 MiB, 10 MiB, then 13 MiB + 6 blocks.
-            let reached_mib = target.reached.get() >> 20;
-            assert_eq!(reached_mib, reached >> 20, "mark {mark}");
-            assert!(target.reached.get() <= mark);
+            // Nothing below 2 MiB is body; the body is read up to the mark.
+            let reached = target.reached.load(Ordering::Relaxed);
+            let expected = if mark <= 2 << 20 {
+                0
+            } else {
+                mark.min(range_end)
+            };
+            assert_eq!(reached, expected, "mark {mark}");
         }
-        // The whole body but not the head: every body byte checked, the head's range not.
-        let (mark_tx, mark_rx) = mpsc::channel();
-        let (done_tx, done_rx) = mpsc::channel();
-        mark_tx.send(Mark::Through(u64::MAX)).unwrap();
-        drop(mark_tx);
-        let outcome = run(&image[..], &map, 1 << 20, &mark_rx, &done_tx).unwrap();
-        drop(done_tx);
+        // The whole body but not the head: every body byte checked, the head's ranges not.
+        let (outcome, checked) = check(&image[..], &map, u64::MAX, false);
         assert!(!outcome.complete);
-        let body: u64 = map.ranges[2..]
-            .iter()
-            .map(|r| span_len(r, BS, map.image_size))
-            .sum();
-        assert_eq!(done_rx.iter().sum::<u64>(), body);
+        assert_eq!(checked, mapped(&map, &map.ranges[2..]));
     }
 
     #[test]
     fn a_target_too_short_is_an_error_not_a_panic() {
         let (image, map) = image_and_map();
-        let (mark_tx, mark_rx) = mpsc::channel();
+        let gate = Gate::new();
+        gate.all();
         let (done_tx, _done_rx) = mpsc::channel();
-        mark_tx.send(Mark::All).unwrap();
         let short = &image[..(10 << 20)];
-        assert!(run(short, &map, 1 << 20, &mark_rx, &done_tx).is_err());
+        assert!(run(short, &map, 1 << 20, &gate, &done_tx).is_err());
     }
 }

@@ -28,7 +28,7 @@ use std::sync::mpsc;
 use super::chunk::{self, CHUNK, Chunk, POOL};
 use super::device::{Device, DeviceKind};
 use super::error::FlashError;
-use super::readback::{self, Mark, Outcome};
+use super::readback::{self, CloseOnDrop, Gate, Outcome};
 use super::source::Source;
 use crate::verify::Target;
 
@@ -221,33 +221,35 @@ pub fn write(
         written: 0,
     };
     progress(Phase::Write, 0, total);
+    let gate = Gate::new();
     let (outcome, written) = std::thread::scope(|scope| {
         let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Result<Chunk, FlashError>>(POOL);
         let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
-        let (mark_tx, mark_rx) = mpsc::channel::<Mark>();
         let (done_tx, done_rx) = mpsc::channel::<u64>();
         for _ in 0..POOL {
             // The receiver is alive: it is moved into the reader below.
             let _ = free_tx.send(vec![0u8; CHUNK]);
         }
         let reader = scope.spawn(move || chunk::produce(source, &chunk_tx, &free_rx));
-        let target = &target;
-        let checker = scope
-            .spawn(move || readback::run(target, &source.bmap, HEAD_BYTES, &mark_rx, &done_tx));
+        let (target, gate) = (&target, &gate);
+        let checker =
+            scope.spawn(move || readback::run(target, &source.bmap, HEAD_BYTES, gate, &done_tx));
+        // Whatever happens below, the read-back must not wait for more.
+        let closer = CloseOnDrop(gate);
         let mut checked = 0u64;
-        let written = write_chunks(&mut sink, &chunk_rx, &free_tx, &mark_tx, &mut |done| {
+        let written = write_chunks(&mut sink, &chunk_rx, &free_tx, gate, &mut |done| {
             checked += done_rx.try_iter().sum::<u64>();
             progress(Phase::Write, done, total);
         });
-        // Hanging up stops the reader and, after a failure, the read-back.
+        // Hanging up stops the reader.
         drop(chunk_rx);
         drop(free_tx);
         let written = written.and_then(|()| {
             sink.finish()?;
-            let _ = mark_tx.send(Mark::All);
+            gate.all();
             Ok(sink.written)
         });
-        drop(mark_tx);
+        drop(closer);
         if written.is_ok() {
             progress(Phase::ReadBack, checked, total);
             for done in done_rx.iter() {
@@ -318,14 +320,14 @@ fn write_chunks(
     sink: &mut Sink<'_>,
     chunks: &mpsc::Receiver<Result<Chunk, FlashError>>,
     free: &mpsc::Sender<Vec<u8>>,
-    marks: &mpsc::Sender<Mark>,
+    gate: &Gate,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(), FlashError> {
     let mut done = 0u64;
     for chunk in chunks.iter() {
         let chunk = chunk?;
         let mark = sink.write(chunk.data(), chunk.offset)?;
-        let _ = marks.send(Mark::Through(mark));
+        gate.through(mark);
         done = done.saturating_add(chunk.len as u64);
         // The reader may have finished and hung up; the buffer is then simply dropped.
         let _ = free.send(chunk.buf);
