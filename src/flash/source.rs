@@ -286,3 +286,65 @@ fn map_stream(image: &Path) -> Result<Bmap, FlashError> {
         ranges,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn map_of(image: &[u8], block_size: u64, blocks: &[(u64, u64)]) -> Bmap {
+        let size = image.len() as u64;
+        let ranges = blocks
+            .iter()
+            .map(|&(first, last)| {
+                let start = (first * block_size).min(size) as usize;
+                let end = ((last + 1) * block_size).min(size) as usize;
+                BlockRange {
+                    first,
+                    last,
+                    sha256: Sha256::digest(&image[start..end]).into(),
+                }
+            })
+            .collect();
+        Bmap {
+            image_size: size,
+            block_size,
+            ranges,
+        }
+    }
+
+    #[test]
+    fn every_share_is_checked_and_bad_ranges_come_in_map_order() {
+        let image: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 251) as u8).collect();
+        let blocks: Vec<(u64, u64)> = (0..16).map(|i| (i * 4, i * 4 + 2)).collect();
+        let map = map_of(&image, 1024, &blocks);
+        assert!(check_ranges(&image, &map).unwrap().is_empty());
+        let mut damaged = image.clone();
+        damaged[61 * 1024] ^= 1;
+        damaged[1024] ^= 1;
+        assert_eq!(
+            check_ranges(&damaged, &map).unwrap(),
+            vec![(0, 2), (60, 62)]
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_map_over_any_image_gives_an_answer_not_a_panic(
+            image in proptest::collection::vec(any::<u8>(), 0..4096),
+            shift in 0u32..16,
+            ranges in proptest::collection::vec((any::<u64>(), any::<u64>(), any::<[u8; 32]>()), 0..8),
+        ) {
+            let map = Bmap {
+                image_size: image.len() as u64,
+                block_size: 1 << shift,
+                ranges: ranges
+                    .into_iter()
+                    .map(|(first, last, sha256)| BlockRange { first, last, sha256 })
+                    .collect(),
+            };
+            let _ = check_ranges(&image, &map);
+        }
+    }
+}
