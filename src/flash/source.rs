@@ -3,7 +3,8 @@
 //!
 //! Everything that can be checked before writing is checked here: the block map's own
 //! checksum, that it describes an image of this size, and, for a raw image, every range's
-//! digest, so a stale or damaged image is refused before the card is touched. A
+//! digest (hashed on every core, each taking a share of the ranges), so a stale or
+//! damaged image is refused before the card is touched. A
 //! compressed image can only be checked as it is decompressed; the writer does that and
 //! holds back the partition table. Without a block map, a raw image is mapped by its
 //! holes, and a compressed one is decompressed once to learn its size and digest.
