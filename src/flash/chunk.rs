@@ -22,7 +22,8 @@ use crate::image::io::{ImageFile, ReadAt};
 /// Bytes per chunk: the unit of reading, writing, writeback and read-back.
 pub const CHUNK: usize = 4 << 20;
 
-/// Chunk buffers in circulation: one being read, one being written, the rest queued.
+/// Chunk buffers in circulation: one being read, one being written, the rest queued (a
+/// compressed image keeps one more to read the gaps between ranges into).
 pub const POOL: usize = 4;
 
 /// A piece of one mapped range, `buf[..len]` to be written at `offset`.
@@ -128,6 +129,7 @@ fn produce_stream(
     free: &Receiver<Vec<u8>>,
 ) -> Result<(), Stop> {
     let mut reader = open_decompressed(&source.path).map_err(|e| Stop::Failed(e.into()))?;
+    // Gaps are read into one pool buffer kept for the purpose; the others go round.
     let mut scratch = free.recv().map_err(|_| Stop::HungUp)?;
     let mut pos = 0u64;
     for (range, (start, end)) in source.bmap.ranges.iter().zip(spans(source)) {
