@@ -26,37 +26,42 @@ pub const CHUNK: usize = 4 << 20;
 /// compressed image keeps one more to read the gaps between ranges into).
 pub const POOL: usize = 4;
 
-/// A piece of one mapped range, `buf[..len]` to be written at `offset`.
+/// A piece of one mapped range, `len` bytes to be written at `offset`.
 #[derive(Debug)]
 pub struct Chunk {
     /// Where it goes on the target (and came from in the image).
     pub offset: u64,
-    /// The buffer, `CHUNK` bytes long; only the first `len` are data.
-    pub buf: Vec<u8>,
-    /// How many bytes of `buf` are data.
+    /// How many bytes.
     pub len: usize,
+    /// The bytes, in the first `len` of a `CHUNK`-long buffer; `None` when the writer is
+    /// to copy them from the raw image itself (see [`produce`]'s `copy_from`).
+    pub buf: Option<Vec<u8>>,
 }
 
 impl Chunk {
-    /// The chunk's data.
-    pub fn data(&self) -> &[u8] {
-        self.buf.get(..self.len).unwrap_or_default()
+    /// The chunk's bytes, when it carries them.
+    pub fn data(&self) -> Option<&[u8]> {
+        self.buf
+            .as_ref()
+            .map(|b| b.get(..self.len).unwrap_or_default())
     }
 }
 
 /// Reads `source`'s mapped ranges in order and sends them as chunks on `out`, taking
-/// empty buffers from `free`. Stops quietly when the writer hangs up; sends an error
-/// and stops when the image cannot be read or a compressed range does not match its
-/// digest.
+/// empty buffers from `free`. With `copy_from`, a raw image's chunks that start at or
+/// past that offset are sent without their bytes, for the writer to copy inside the
+/// kernel. Stops quietly when the writer hangs up; sends an error and stops when the
+/// image cannot be read or a compressed range does not match its digest.
 pub fn produce(
     source: &Source,
+    copy_from: Option<u64>,
     out: &SyncSender<Result<Chunk, FlashError>>,
     free: &Receiver<Vec<u8>>,
 ) {
     let result = if source.compressed {
         produce_stream(source, out, free)
     } else {
-        produce_raw(source, out, free)
+        produce_raw(source, copy_from.unwrap_or(u64::MAX), out, free)
     };
     if let Err(Stop::Failed(error)) = result {
         // The writer may already have hung up; then nobody needs to hear it.
@@ -93,6 +98,7 @@ fn spans(source: &Source) -> impl Iterator<Item = (u64, u64)> + '_ {
 
 fn produce_raw(
     source: &Source,
+    copy_from: u64,
     out: &SyncSender<Result<Chunk, FlashError>>,
     free: &Receiver<Vec<u8>>,
 ) -> Result<(), Stop> {
@@ -100,6 +106,17 @@ fn produce_raw(
     for (start, end) in spans(source) {
         let mut pos = start;
         while pos < end {
+            if pos >= copy_from {
+                let len = usize::try_from(end - pos).map_or(CHUNK, |n| n.min(CHUNK));
+                out.send(Ok(Chunk {
+                    offset: pos,
+                    len,
+                    buf: None,
+                }))
+                .map_err(|_| Stop::HungUp)?;
+                pos = pos.saturating_add(len as u64);
+                continue;
+            }
             let mut buf = free.recv().map_err(|_| Stop::HungUp)?;
             let len = usize::try_from(end - pos).map_or(buf.len(), |n| n.min(buf.len()));
             if len == 0 {
@@ -111,8 +128,8 @@ fn produce_raw(
                 .map_err(|e| image_error(source, e))?;
             out.send(Ok(Chunk {
                 offset: pos,
-                buf,
                 len,
+                buf: Some(buf),
             }))
             .map_err(|_| Stop::HungUp)?;
             pos = pos.saturating_add(len as u64);
@@ -150,8 +167,8 @@ fn produce_stream(
             hasher.update(&*data);
             out.send(Ok(Chunk {
                 offset: pos,
-                buf,
                 len,
+                buf: Some(buf),
             }))
             .map_err(|_| Stop::HungUp)?;
             pos = pos.saturating_add(len as u64);
