@@ -1,11 +1,12 @@
-//! Writes an image's mapped ranges to the target while a second thread reads each one
-//! back, and a third reads the image ahead.
+//! Writes an image's mapped ranges to the target while read-back threads check each one
+//! and a reader thread reads the image ahead.
 //!
 //! Order matters on a card: the first MiB (partition table and boot code) is held back
 //! and written last, after everything else is on the target and synced, so a flash cut
 //! short leaves a card that does not boot rather than one that boots half an image.
 //! Unmapped blocks are never written. Reading the image (see `chunk`), writing, and the
-//! read-back (see `readback`) run at the same time, joined by bounded channels.
+//! read-back (see `readback`) run at the same time, joined by a bounded channel of chunks
+//! and a shared gate that says how far the read-back may read.
 //!
 //! How written data reaches the medium depends on the target ([`Writeback`]):
 //! - a **block device** (a card) gets `sync_file_range` as it goes, waited for one chunk
