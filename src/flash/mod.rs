@@ -5,12 +5,17 @@
 //! image, every range's digest; [`device::check`] refuses a mounted device, the running
 //! system's disk and a too-small card (each with its own override); then
 //! [`writer::write`] writes only the mapped ranges, partition table last, syncing as it
-//! goes, and reads every range back. [`flash`] runs the three. The progress display and
-//! the confirmation question belong to the command line; this module never asks.
+//! goes, while a second thread reads every written range back and a third reads the
+//! image ahead. [`flash`] runs the three steps. A card and a regular file differ only in
+//! how writes reach the medium and what the read-back reads ([`Writeback`]). The progress
+//! display and the confirmation question belong to the command line; this module never
+//! asks.
 
+mod chunk;
 pub mod device;
 mod error;
 pub mod progress;
+mod readback;
 pub mod source;
 pub mod writer;
 
@@ -19,7 +24,7 @@ use std::path::PathBuf;
 pub use device::{Device, DeviceChecks, DeviceKind, MountEntry, parse_mountinfo};
 pub use error::FlashError;
 pub use source::Source;
-pub use writer::{FlashReport, HEAD_BYTES, Phase};
+pub use writer::{FlashReport, HEAD_BYTES, Phase, Writeback};
 
 /// What to flash where.
 #[derive(Debug, Clone)]
