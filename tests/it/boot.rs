@@ -53,17 +53,30 @@ fn host_mirror() -> String {
     panic!("no Debian mirror in the host's apt sources: the boot test needs one")
 }
 
+/// How long `scripts/make-boot-base` may take (an empty cache takes 20-30 minutes).
+const BASE_TIMEOUT: Duration = Duration::from_secs(75 * 60);
+/// How long `pi-imager build` of the boot profile may take (downloads included).
+const BUILD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// `program` run under coreutils' `timeout`, which ends it (exit 124) when `limit` passes.
+fn bounded(limit: Duration, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new("timeout");
+    cmd.arg(limit.as_secs().to_string()).arg(program);
+    cmd
+}
+
 /// Makes or reuses the base image; returns its path.
 fn boot_base() -> PathBuf {
     let script = root().join("scripts/make-boot-base");
     let started = Instant::now();
-    let output = Command::new(&script)
+    // Bounded like every step: a fresh machine takes 20-30 minutes, a stuck mirror forever.
+    let output = bounded(BASE_TIMEOUT, &script)
         .stderr(Stdio::inherit())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
     assert!(
         output.status.success(),
-        "scripts/make-boot-base failed (its output is above)"
+        "scripts/make-boot-base failed or passed {BASE_TIMEOUT:?} (its output is above)"
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let path = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
@@ -313,7 +326,7 @@ overlays = ["overlay"]
 
     /// `pi-imager build`; returns (image, drive image).
     fn build(&self, cache: &Path) -> (PathBuf, PathBuf) {
-        let output = Command::new(env!("CARGO_BIN_EXE_pi-imager"))
+        let output = bounded(BUILD_TIMEOUT, env!("CARGO_BIN_EXE_pi-imager"))
             .args(["build", "boot.toml", "--out", "out", "--cache"])
             .arg(cache)
             .current_dir(self.dir.path())
@@ -321,7 +334,8 @@ overlays = ["overlay"]
             .expect("pi-imager runs");
         assert!(
             output.status.success(),
-            "pi-imager build failed:\n{}",
+            "pi-imager build failed or passed {BUILD_TIMEOUT:?} ({}):\n{}",
+            output.status,
             String::from_utf8_lossy(&output.stderr)
         );
         let mut image = None;
@@ -824,7 +838,7 @@ fn boot_built_node_on_qemu_virt() {
         );
     }
 
-    let ssh = Command::new("ssh")
+    let ssh = bounded(Duration::from_secs(120), "ssh")
         .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no"])
         .args([
             "-o",
