@@ -5,7 +5,8 @@
 //!
 //! Files are written to a temporary name inside the cache and renamed into place, so a
 //! cache entry is either complete or absent, whatever interrupts the build; an entry that
-//! already exists is reused (same digest, same bytes). MD5 is computed in the same pass for
+//! already exists is replaced by the bytes just read from the verified package, never
+//! trusted as it is. MD5 is computed in the same pass for
 //! dpkg's `md5sums`. This module does not decide what to store: it is handed readers.
 
 use std::io::{self, Read, Write};
@@ -133,12 +134,11 @@ impl ContentStore {
         let dir = self.root.join("sha256").join(&hex[..2]);
         std::fs::create_dir_all(&dir).map_err(write_err(&dir))?;
         let path = dir.join(&hex);
-        // Same digest, same bytes: an existing entry is as good as ours.
-        if path.exists() {
-            let _ = std::fs::remove_file(&tmp);
-        } else {
-            std::fs::rename(&tmp, &path).map_err(write_err(&path))?;
-        }
+        // Ours replaces any existing entry: its bytes were just hashed from a verified
+        // package, while an entry already there is only as good as whoever wrote the cache
+        // (a restored CI cache, another tool). The rename is atomic, so a reader of the old
+        // entry keeps whole bytes.
+        std::fs::rename(&tmp, &path).map_err(write_err(&path))?;
         Ok(StoredContent {
             content: Content::HostFile(path),
             size,
@@ -225,6 +225,22 @@ mod tests {
             std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
             0
         );
+    }
+
+    #[test]
+    fn a_tampered_entry_is_replaced_by_the_packages_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::new(dir.path());
+        let good = vec![7u8; 100_000];
+        let first = store.store(&mut good.as_slice(), 100_000).unwrap();
+        let Content::HostFile(path) = &first.content else {
+            panic!("large content should be cached");
+        };
+        // Someone who can write the cache puts other bytes under the same digest.
+        std::fs::write(path, vec![9u8; 100_000]).unwrap();
+        let again = store.store(&mut good.as_slice(), 100_000).unwrap();
+        assert_eq!(again, first);
+        assert_eq!(std::fs::read(path).unwrap(), good);
     }
 
     #[test]

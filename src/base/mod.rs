@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use os_release::OsRelease;
-pub use source::{BaseFormat, BaseSourceError, FetchedBase, MAX_IMAGE_SIZE, fetch_base};
+pub use source::{
+    BaseFormat, BaseSourceError, FetchedBase, MAX_IMAGE_SIZE, fetch_base, fetch_base_pinned,
+};
 pub use zip::{EntryReader, METHOD_DEFLATE, METHOD_STORED, ZipArchive, ZipEntry, ZipError};
 
 use crate::image::ext4::{Ext4Error, Superblock};

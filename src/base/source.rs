@@ -9,8 +9,11 @@
 //! and its digest returned for the caller to pin. The format is read from the first bytes,
 //! not the name. The unpacked image is cached as `base/<download sha256>.img`, written beside
 //! its final name, synced and renamed, so a second build (or a second process) finds it ready
-//! and nothing ever sees half of it. A published base never changes under its digest, so a
-//! cached image is trusted without unpacking it again. Even a raw `.img` is copied (sparsely)
+//! and nothing ever sees half of it. The cache is not trusted on its own word: a cached
+//! image is reused only when its sha256 equals the unpacked digest the caller pins (the
+//! lock's `base.image_sha256`, written from an earlier unpacking); without that pin, or when
+//! the bytes differ (damaged, or changed by whoever can write the cache), the verified
+//! download is unpacked again. Even a raw `.img` is copied (sparsely)
 //! into the cache: the trees read from it refer to its bytes for the whole build, and a file
 //! beside the profile may be changed while the build runs.
 //!
@@ -21,6 +24,8 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use super::sparse::{CopyError, copy_sparse};
 use super::zip::{ZipArchive, ZipError};
@@ -102,6 +107,9 @@ pub struct FetchedBase {
     /// Whether this call learnt a digest that neither the profile nor the lock gave (the
     /// caller records it in the lock and says so).
     pub newly_pinned: bool,
+    /// SHA-256 of the unpacked image, checked or computed by this call: what the lock pins
+    /// so a later build can trust the cached image.
+    pub image_sha256: [u8; 32],
 }
 
 /// Why the base image could not be fetched or unpacked.
@@ -200,6 +208,18 @@ pub enum BaseSourceError {
         /// The limit.
         limit: u64,
     },
+    /// The download unpacked to other bytes than the lock says it did.
+    #[error(
+        "the base image {what} unpacks to an image with sha256 {found}, but the lock records {expected} for it; the lock was edited or written by another tool: run `pi-imager lock` to record the image again"
+    )]
+    UnpackedMismatch {
+        /// The URL or path.
+        what: String,
+        /// The lock's digest of the unpacked image (hex).
+        expected: String,
+        /// The digest of what it unpacked to now (hex).
+        found: String,
+    },
     /// The unpacked image cannot be written into the cache.
     #[error("cannot write the unpacked base image at {}: {source}", path.display())]
     Cache {
@@ -230,11 +250,25 @@ fn listed(entries: &[String]) -> String {
 
 /// Fetches the base image `source` and unpacks it into the cache. `pinned` is the digest the
 /// profile or the lock gives for the published file; without one, the file is fetched and
-/// its digest returned with `newly_pinned` set.
+/// its digest returned with `newly_pinned` set. With no digest of the unpacked image to
+/// check a cached one against, the download is unpacked again: see [`fetch_base_pinned`].
 pub fn fetch_base(
     fetcher: &Fetcher,
     source: &Source,
     pinned: Option<[u8; 32]>,
+) -> Result<FetchedBase, BaseSourceError> {
+    fetch_base_pinned(fetcher, source, pinned, None)
+}
+
+/// [`fetch_base`], given also `unpacked`: the sha256 of the image the pinned download
+/// unpacks to (the lock's `base.image_sha256`). A cached image with that digest is reused;
+/// one without it is replaced by unpacking the verified download again, and if that gives
+/// other bytes than `unpacked`, the lock is wrong and the call fails.
+pub fn fetch_base_pinned(
+    fetcher: &Fetcher,
+    source: &Source,
+    pinned: Option<[u8; 32]>,
+    unpacked: Option<[u8; 32]>,
 ) -> Result<FetchedBase, BaseSourceError> {
     let what = source.to_string();
     let (download, digest) = obtain(fetcher, source, pinned)?;
@@ -252,14 +286,32 @@ pub fn fetch_base(
         .cache_dir()
         .join("base")
         .join(format!("{}.img", hex(&digest)));
-    if !image.is_file() {
-        unpack(&download, format, &image, &what)?;
-    }
+    // The unpacked pin belongs to the pinned download only.
+    let unpacked = unpacked.filter(|_| pinned.is_some());
+    let cached = match unpacked {
+        Some(expected) if image.is_file() => (hash_file(&image)? == expected).then_some(expected),
+        _ => None,
+    };
+    let image_sha256 = match cached {
+        Some(digest) => digest,
+        None => {
+            let found = unpack(&download, format, &image, &what)?;
+            if let Some(expected) = unpacked.filter(|e| *e != found) {
+                return Err(BaseSourceError::UnpackedMismatch {
+                    what,
+                    expected: hex(&expected),
+                    found: hex(&found),
+                });
+            }
+            found
+        }
+    };
     Ok(FetchedBase {
         download_sha256: digest,
         image,
         format,
         newly_pinned: pinned.is_none(),
+        image_sha256,
     })
 }
 
@@ -328,13 +380,14 @@ fn detect(path: &Path) -> Result<BaseFormat, BaseSourceError> {
     Ok(BaseFormat::from_magic(&head))
 }
 
-/// Unpacks `download` into `image`: beside it first, then synced and renamed.
+/// Unpacks `download` into `image` (beside it first, then synced and renamed, replacing
+/// any image there) and returns the sha256 of the unpacked bytes.
 fn unpack(
     download: &Path,
     format: BaseFormat,
     image: &Path,
     what: &str,
-) -> Result<(), BaseSourceError> {
+) -> Result<[u8; 32], BaseSourceError> {
     let dir = image.parent().unwrap_or(Path::new("."));
     let cache = |path: &Path| {
         let path = path.to_path_buf();
@@ -363,14 +416,16 @@ fn unpack(
             limit: MAX_IMAGE_SIZE,
         }),
     };
-    match format {
+    let digest = match format {
         BaseFormat::Img | BaseFormat::Xz | BaseFormat::Gz => {
             let mut reader =
                 open_decompressed(download).map_err(|source| BaseSourceError::Open {
                     what: what.to_owned(),
                     source,
                 })?;
-            copied(copy_sparse(&mut reader, temp.as_file(), MAX_IMAGE_SIZE))?;
+            let mut hashing = Hashing::new(&mut reader);
+            copied(copy_sparse(&mut hashing, temp.as_file(), MAX_IMAGE_SIZE))?;
+            hashing.digest()
         }
         BaseFormat::Zip => {
             let file = ImageFile::open(download).map_err(|source| BaseSourceError::Read {
@@ -401,9 +456,11 @@ fn unpack(
                 });
             }
             let mut reader = archive.reader(entry).map_err(zip_error)?;
-            copied(copy_sparse(&mut reader, temp.as_file(), MAX_IMAGE_SIZE))?;
+            let mut hashing = Hashing::new(&mut reader);
+            copied(copy_sparse(&mut hashing, temp.as_file(), MAX_IMAGE_SIZE))?;
+            hashing.digest()
         }
-    }
+    };
     temp.as_file().sync_all().map_err(cache(temp.path()))?;
     temp.persist(image).map_err(|e| BaseSourceError::Cache {
         path: image.to_path_buf(),
@@ -411,7 +468,35 @@ fn unpack(
     })?;
     // Best effort: some file systems cannot sync a directory.
     let _ = File::open(dir).and_then(|d| d.sync_all());
-    Ok(())
+    Ok(digest)
+}
+
+/// A reader that hashes what passes through it: the unpacked image's digest, in the same
+/// pass that writes it.
+struct Hashing<'a> {
+    inner: &'a mut dyn Read,
+    sha: Sha256,
+}
+
+impl<'a> Hashing<'a> {
+    fn new(inner: &'a mut dyn Read) -> Self {
+        Hashing {
+            inner,
+            sha: Sha256::new(),
+        }
+    }
+
+    fn digest(self) -> [u8; 32] {
+        self.sha.finalize().into()
+    }
+}
+
+impl Read for Hashing<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
 }
 
 #[cfg(test)]

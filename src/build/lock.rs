@@ -54,6 +54,11 @@ pub struct LockedBase {
     pub source: String,
     /// SHA-256 of the file as downloaded.
     pub sha256: String,
+    /// SHA-256 of the image it unpacks to: a cached unpacked image is reused only when it
+    /// still has this digest. Absent in locks written before it was recorded (the download
+    /// is then unpacked again on every build, until the lock is rewritten).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_sha256: Option<String>,
 }
 
 /// A repository in a lock.
@@ -138,6 +143,7 @@ impl Lock {
         let digests = [
             ("inputs_sha256", Some(&lock.inputs_sha256)),
             ("base.sha256", Some(&lock.base.sha256)),
+            ("base.image_sha256", lock.base.image_sha256.as_ref()),
             ("server_sha256", lock.server_sha256.as_ref()),
             ("overlays_sha256", lock.overlays_sha256.as_ref()),
         ]
@@ -206,6 +212,7 @@ mod tests {
             base: LockedBase {
                 source: "https://example.org/base.zip".to_owned(),
                 sha256: "cd".repeat(32),
+                image_sha256: Some("12".repeat(32)),
             },
             server_sha256: Some("ef".repeat(32)),
             overlays_sha256: None,

@@ -16,7 +16,7 @@ use super::progress::{Reporter, human_bytes};
 use crate::apt::content::ContentStore;
 use crate::apt::install::{AptError, AptOutcome, AptPins, Epoch, install_pinned};
 use crate::apt::release::parse_sha256 as parse_hex32;
-use crate::base::{BaseError, BaseImage, BaseSourceError, FetchedBase, fetch_base};
+use crate::base::{BaseError, BaseImage, BaseSourceError, FetchedBase, fetch_base_pinned};
 use crate::fetch::{Expected, FetchError, Fetcher, hash_file, hex};
 use crate::image::bmap::{Bmap, BmapError};
 use crate::image::compress::{self, CompressError};
@@ -237,8 +237,12 @@ fn select_nodes<'p>(profile: &'p Profile, only: Option<&str>) -> Result<Vec<&'p 
 
 /// How an existing lock is used.
 enum Pinning {
-    /// No usable lock: resolve afresh (a base digest may still be pinned).
-    Fresh { base: Option<[u8; 32]> },
+    /// No usable lock: resolve afresh (a base digest may still be pinned, with the digest
+    /// of what it unpacks to when an earlier lock of the same base recorded it).
+    Fresh {
+        base: Option<[u8; 32]>,
+        unpacked: Option<[u8; 32]>,
+    },
     /// Use the lock's inputs.
     Locked(Lock),
 }
@@ -275,7 +279,7 @@ fn choose_pinning(
         if locked {
             return Err(not_locked("there is no lock file".to_owned()));
         }
-        return Ok(Pinning::Fresh { base: profile_pin });
+        return Ok(fresh_pinning(loaded, None));
     };
     let lock_base = parse_hex32(&lock.base.sha256);
     let same_base_source = lock.base.source == base_source_text(&loaded.profile);
@@ -296,8 +300,21 @@ fn choose_pinning(
         "the profile's inputs changed since {} was written: resolving again",
         lock_path.display()
     ));
-    let base = profile_pin.or(if same_base_source { lock_base } else { None });
-    Ok(Pinning::Fresh { base })
+    Ok(fresh_pinning(loaded, Some(&lock)))
+}
+
+/// Pins for resolving afresh: the profile's base digest, else the one an existing lock of
+/// the same base source records; and that lock's digest of the unpacked image when the
+/// base is the very file it recorded, so the cached image can still be checked.
+fn fresh_pinning(loaded: &Loaded, existing: Option<&Lock>) -> Pinning {
+    let lock = existing.filter(|l| l.base.source == base_source_text(&loaded.profile));
+    let lock_base = lock.and_then(|l| parse_hex32(&l.base.sha256));
+    let base = profile_base_pin(&loaded.profile).or(lock_base);
+    let unpacked = lock
+        .and_then(|l| l.base.image_sha256.as_deref())
+        .and_then(parse_hex32)
+        .filter(|_| base.is_some() && base == lock_base);
+    Pinning::Fresh { base, unpacked }
 }
 
 fn make_fetcher(
@@ -336,12 +353,15 @@ fn fetch_inputs(
         Pinning::Locked(lock) => Some(lock),
         Pinning::Fresh { .. } => None,
     };
-    let base_pin = match pinning {
-        Pinning::Locked(lock) => parse_hex32(&lock.base.sha256),
-        Pinning::Fresh { base } => *base,
+    let (base_pin, unpacked_pin) = match pinning {
+        Pinning::Locked(lock) => (
+            parse_hex32(&lock.base.sha256),
+            lock.base.image_sha256.as_deref().and_then(parse_hex32),
+        ),
+        Pinning::Fresh { base, unpacked } => (*base, *unpacked),
     };
     reporter.step(&format!("base image {}", base_source_text(profile)));
-    let base = fetch_base(fetcher, &profile.base().source, base_pin)?;
+    let base = fetch_base_pinned(fetcher, &profile.base().source, base_pin, unpacked_pin)?;
     if base.newly_pinned {
         reporter.step(&format!(
             "pinned the base image's sha256 {} in {}",
@@ -850,6 +870,7 @@ fn new_lock(loaded: &Loaded, inputs: &Inputs, shared: &Shared) -> Lock {
         base: LockedBase {
             source: base_source_text(&loaded.profile),
             sha256: hex(&inputs.base.download_sha256),
+            image_sha256: Some(hex(&inputs.base.image_sha256)),
         },
         server_sha256: inputs.server.as_ref().map(|(_, d)| hex(d)),
         overlays_sha256: inputs.overlays.as_ref().map(hex),
@@ -884,13 +905,7 @@ fn prepare(
     let lock_path = Lock::path_for(&opts.profile);
     let existing = Lock::read(&lock_path)?;
     let pinning = if fresh {
-        let same = existing
-            .as_ref()
-            .filter(|l| l.base.source == base_source_text(&loaded.profile))
-            .and_then(|l| parse_hex32(&l.base.sha256));
-        Pinning::Fresh {
-            base: profile_base_pin(&loaded.profile).or(same),
-        }
+        fresh_pinning(&loaded, existing.as_ref())
     } else {
         choose_pinning(&loaded, existing, opts.locked, &lock_path, reporter)?
     };

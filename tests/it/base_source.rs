@@ -9,7 +9,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use pi_imager::base::{BaseFormat, BaseImage, BaseSourceError, FetchedBase, fetch_base};
+use pi_imager::base::{
+    BaseFormat, BaseImage, BaseSourceError, FetchedBase, fetch_base, fetch_base_pinned,
+};
 use pi_imager::fetch::{FetchError, Fetcher};
 use pi_imager::profile::Source;
 use sha2::{Digest, Sha256};
@@ -164,8 +166,15 @@ fn a_second_call_reuses_the_unpacked_image() {
     let fetcher = fetcher(cache.path(), false);
     let source = http_url(&server, "base.zip");
     let first = fetch_base(&fetcher, &source, None).unwrap();
+    assert_eq!(first.image_sha256, sha256_of(&published.base.img));
     let before = std::fs::metadata(&first.image).unwrap();
-    let second = fetch_base(&fetcher, &source, Some(first.download_sha256)).unwrap();
+    let second = fetch_base_pinned(
+        &fetcher,
+        &source,
+        Some(first.download_sha256),
+        Some(first.image_sha256),
+    )
+    .unwrap();
     assert!(!second.newly_pinned);
     assert_eq!(second.image, first.image);
     let after = std::fs::metadata(&second.image).unwrap();
@@ -176,16 +185,72 @@ fn a_second_call_reuses_the_unpacked_image() {
     );
     assert_eq!(server.count("base.zip"), 1, "downloaded again");
     // Another process (a new fetcher) sharing the cache, offline, finds both.
-    let offline = fetch_base(
+    let offline = fetch_base_pinned(
         &self::fetcher(cache.path(), true),
         &source,
         Some(first.download_sha256),
+        Some(first.image_sha256),
     )
     .unwrap();
     assert_eq!(offline.image, first.image);
     assert_eq!(
         std::fs::metadata(&offline.image).unwrap().ino(),
         before.ino()
+    );
+}
+
+#[test]
+fn a_cached_image_is_not_trusted_without_its_pinned_digest() {
+    let published = published();
+    let cache = tempfile::tempdir().unwrap();
+    let fetcher = fetcher(cache.path(), false);
+    let source = Source::Path(published.dir.path().join("base.img.xz"));
+    let first = fetch_base(&fetcher, &source, None).unwrap();
+    let tamper = || {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&first.image)
+            .unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, b"changed in the cache", 4096).unwrap();
+    };
+    // Whoever can write the cache changes the unpacked image: a build with the lock's
+    // digest of it unpacks the verified download again.
+    tamper();
+    let pinned = fetch_base_pinned(
+        &fetcher,
+        &source,
+        Some(first.download_sha256),
+        Some(first.image_sha256),
+    )
+    .unwrap();
+    assert_eq!(pinned.image_sha256, first.image_sha256);
+    run(Command::new("cmp")
+        .arg(&pinned.image)
+        .arg(&published.base.img));
+    // Without that digest (a first build), the cache is not trusted either.
+    tamper();
+    let unpinned = fetch_base(&fetcher, &source, Some(first.download_sha256)).unwrap();
+    run(Command::new("cmp")
+        .arg(&unpinned.image)
+        .arg(&published.base.img));
+    // A lock whose unpacked digest is not what the download unpacks to is refused.
+    let err = fetch_base_pinned(
+        &fetcher,
+        &source,
+        Some(first.download_sha256),
+        Some([7; 32]),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, BaseSourceError::UnpackedMismatch { .. }),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("base.img.xz")
+            && message.contains(&"07".repeat(32))
+            && message.contains("pi-imager lock"),
+        "{message}"
     );
 }
 

@@ -222,6 +222,46 @@ fn demo_build_is_checked_by_the_real_tools() {
 }
 
 #[test]
+fn a_changed_unpacked_base_in_the_cache_is_unpacked_again() {
+    let demo = Demo::with_lock();
+    demo.build("one", &["--locked"]);
+    let lock = std::fs::read_to_string(demo.path("demo.lock")).unwrap();
+    let pinned = lock
+        .lines()
+        .find_map(|l| l.strip_prefix("image_sha256 = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("the lock records the unpacked base's sha256")
+        .to_owned();
+    let cached: Vec<PathBuf> = std::fs::read_dir(demo.path("cache/base"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "img"))
+        .collect();
+    let [image] = cached.as_slice() else {
+        panic!("one unpacked base in the cache: {cached:?}");
+    };
+    let digest = |path: &Path| -> String {
+        Sha256::digest(std::fs::read(path).unwrap())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert_eq!(digest(image), pinned);
+    // Whoever can write the cache changes a byte of the unpacked base.
+    let mut bytes = std::fs::read(image).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(image, bytes).unwrap();
+    demo.build("two", &["--locked"]);
+    assert_eq!(digest(image), pinned, "the cached base was used as it was");
+    for name in listing(&demo.path("one")) {
+        ok(Command::new("cmp")
+            .arg(demo.path("one").join(&name))
+            .arg(demo.path("two").join(&name)));
+    }
+}
+
+#[test]
 fn the_committed_demo_lock_is_current() {
     // `scripts/make-demo` changes the demo's key and so its signed files: the lock must be
     // written again with them (`cargo run -- lock profiles/demo.toml`), or this fails.
