@@ -135,6 +135,18 @@ pub enum SignatureError {
         /// The key that was tried.
         key: String,
     },
+    /// A signature with a weak digest (allowed by the profile) did not verify: the file may
+    /// be altered, or the digest is too short for the key's algorithm (Ed25519 signatures
+    /// need one of at least 256 bits, which SHA-1 is not).
+    #[error(
+        "the signature by key {key} does not verify: it uses the {hash} digest, which is too short for some key types (an Ed25519 signature needs at least 256 bits), or the file was altered; the repository should be signed with SHA-256 or better"
+    )]
+    BadWeakSignature {
+        /// The key that was tried.
+        key: String,
+        /// The signature's digest algorithm.
+        hash: String,
+    },
     /// The signing key (or its primary) had expired.
     #[error(
         "key {key} expired on {expired}, before {checked} ({moment}); the repository must be re-signed, or its key's expiry extended"
@@ -405,12 +417,28 @@ fn check_one(
             ),
         });
     }
+    // A weak digest is refused before verifying: it is the reason whether or not the
+    // signature would verify (some verifiers reject SHA-1 with Ed25519 outright).
+    let hash = hash_of(sig);
+    if is_weak_hash(hash) && !policy.allow_weak {
+        return Err(SignatureError::WeakAlgorithm {
+            key: signing_key,
+            what: format!("the signature uses the {hash} digest"),
+        });
+    }
     let verified = match subkey {
         Some(subkey) => sig.verify(&subkey.key, data),
         None => sig.verify(&cert.primary_key, data),
     };
     if verified.is_err() {
-        return Err(SignatureError::BadSignature { key: signing_key });
+        return Err(if is_weak_hash(hash) {
+            SignatureError::BadWeakSignature {
+                key: signing_key,
+                hash: hash.to_string(),
+            }
+        } else {
+            SignatureError::BadSignature { key: signing_key }
+        });
     }
     let Some(created) = sig.created() else {
         return Err(SignatureError::InvalidKey {
@@ -430,16 +458,10 @@ fn check_one(
         }
     }
     let mut weak = Vec::new();
-    let hash = hash_of(sig);
     if is_weak_hash(hash) {
-        let what = format!("the signature uses the {hash} digest");
-        if !policy.allow_weak {
-            return Err(SignatureError::WeakAlgorithm {
-                key: signing_key,
-                what,
-            });
-        }
-        weak.push(format!("key {signing_key}: {what}"));
+        weak.push(format!(
+            "key {signing_key}: the signature uses the {hash} digest"
+        ));
     }
     let moments = Moments {
         signature: time,

@@ -43,6 +43,8 @@ pub struct Fixture {
     pub inrelease_multi: Vec<u8>,
     /// InRelease signed by the rsa primary with a SHA-1 digest.
     pub inrelease_sha1: Vec<u8>,
+    /// The same, signed by the ed25519 subkey with SHA-1.
+    pub inrelease_sha1_ed: Vec<u8>,
     /// Release.gpg by the rsa primary, armored; and by the ed subkey, binary.
     pub release_gpg_rsa: Vec<u8>,
     pub release_gpg_ed_binary: Vec<u8>,
@@ -253,6 +255,7 @@ fn build() -> Fixture {
         inrelease_ed: gpg.clearsign(&[&ed_sub_fp], "SHA512", RELEASE, &[]),
         inrelease_multi: gpg.clearsign(&[&stranger_fp, &ed_sub_fp], sha256, RELEASE, &[]),
         inrelease_sha1: gpg.clearsign(&[&rsa_fp], "SHA1", RELEASE, &[]),
+        inrelease_sha1_ed: gpg.clearsign(&[&ed_sub_fp], "SHA1", RELEASE, &[]),
         release_gpg_rsa: gpg.detach_sign(&rsa_fp, sha256, RELEASE, true),
         release_gpg_ed_binary: gpg.detach_sign(&ed_sub_fp, sha256, RELEASE, false),
         expired_key: gpg.export(&[&expired_fp]),

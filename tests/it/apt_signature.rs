@@ -234,6 +234,26 @@ fn a_sha1_signature_needs_the_opt_in() {
 }
 
 #[test]
+fn a_sha1_ed25519_signature_is_called_weak_not_altered() {
+    let f = fixture();
+    let keys = ring(&f.ed_key);
+    let err = verify_inrelease(&f.inrelease_sha1_ed, &keys, &STRICT, now()).unwrap_err();
+    assert!(matches!(err, SignatureError::WeakAlgorithm { .. }), "{err}");
+    assert!(err.to_string().contains("SHA1"), "{err}");
+    // Allowed, it still does not verify here (Ed25519 needs a 256-bit digest): the message
+    // says so instead of calling the file altered.
+    let err = verify_inrelease(&f.inrelease_sha1_ed, &keys, &LENIENT, now()).unwrap_err();
+    assert!(
+        matches!(err, SignatureError::BadWeakSignature { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("SHA1") && err.to_string().contains("SHA-256"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_sha1_binding_needs_the_opt_in() {
     let f = fixture();
     let keys = ring(&f.sha1_binding_key);
