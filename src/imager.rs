@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::calendar::utc_date;
 use crate::manifest::{Checksum, Manifest, ManifestError};
 use crate::profile::{Board, Keyword};
 
@@ -478,39 +479,9 @@ pub fn device(board: &str, arch: Option<Arch>) -> Option<Device> {
     })
 }
 
-/// `YYYY-MM-DD` of Unix seconds in UTC, for years 1970 to 9999.
-pub fn utc_date(epoch: i64) -> Option<String> {
-    if !(0..=253_402_300_799).contains(&epoch) {
-        return None;
-    }
-    // Howard Hinnant's days-to-civil algorithm; in range, no step can overflow.
-    let z = epoch.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    Some(format!("{year:04}-{month:02}-{day:02}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_are_utc_days() {
-        assert_eq!(utc_date(0).as_deref(), Some("1970-01-01"));
-        assert_eq!(utc_date(86_399).as_deref(), Some("1970-01-01"));
-        assert_eq!(utc_date(951_782_400).as_deref(), Some("2000-02-29"));
-        assert_eq!(utc_date(1_700_000_000).as_deref(), Some("2023-11-14"));
-        assert_eq!(utc_date(253_402_300_799).as_deref(), Some("9999-12-31"));
-        assert_eq!(utc_date(-1), None);
-        assert_eq!(utc_date(253_402_300_800), None);
-        assert_eq!(utc_date(i64::MAX), None);
-    }
 
     #[test]
     fn boards_map_to_imager_tags() {

@@ -6,6 +6,7 @@
 pub mod apt;
 pub mod base;
 pub mod build;
+pub mod calendar;
 pub mod check;
 pub mod fetch;
 pub mod flash;

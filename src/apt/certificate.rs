@@ -17,7 +17,8 @@ use pgp::{
 };
 
 use super::keyring::fingerprint_of;
-use super::signature::{SignatureError, format_time};
+use super::signature::SignatureError;
+use crate::calendar::format_utc;
 
 /// The most self-issued signatures checked per component: real keys have a handful, and a
 /// hostile certificate must not cost thousands of public-key operations.
@@ -322,8 +323,8 @@ fn check_created_before(
             key: fp.to_string(),
             reason: format!(
                 "the signature ({}) is older than the key ({})",
-                format_time(moments.signature),
-                format_time(created)
+                format_utc(moments.signature),
+                format_utc(created)
             ),
         });
     }
@@ -347,8 +348,8 @@ fn check_expiry(fp: &str, expiry: Option<i64>, moments: Moments) -> Result<(), S
         if moment >= expiry {
             return Err(SignatureError::ExpiredKey {
                 key: fp.to_string(),
-                expired: format_time(expiry),
-                checked: format_time(moment),
+                expired: format_utc(expiry),
+                checked: format_utc(moment),
                 moment: label,
             });
         }

@@ -322,7 +322,7 @@ pub fn load(
         .valid_until
         .filter(|until| judged_now.is_some_and(|now| now > *until))
     {
-        let valid_until = signature::format_time(valid_until);
+        let valid_until = crate::calendar::format_utc(valid_until);
         if !policy.accept_expired {
             return Err(RepositoryError::Expired {
                 repo: repo(),

@@ -17,6 +17,7 @@ use pgp::{
 use super::certificate::{self, Moments, hash_of, is_weak_hash, issued_by};
 use super::cleartext;
 use super::keyring::{Keyring, KeyringEntry, describe, fingerprint_of};
+use crate::calendar::format_utc;
 
 /// The largest InRelease or Release accepted; real ones are well under a megabyte.
 pub const MAX_RELEASE_BYTES: usize = 64 * 1024 * 1024;
@@ -71,8 +72,8 @@ impl Verified {
         match self.key_expires {
             Some(expires) if date >= expires => Err(SignatureError::ExpiredKey {
                 key: self.signing_key_fingerprint.clone(),
-                expired: format_time(expires),
-                checked: format_time(date),
+                expired: format_utc(expires),
+                checked: format_utc(date),
                 moment: "at the Release file's Date",
             }),
             _ => Ok(()),
@@ -453,7 +454,7 @@ fn check_one(
         if seconds != 0 && now >= time + seconds {
             return Err(SignatureError::SignatureExpired {
                 key: signing_key,
-                expired: format_time(time + seconds),
+                expired: format_utc(time + seconds),
             });
         }
     }
@@ -480,47 +481,9 @@ fn check_one(
     })
 }
 
-/// A unix time as `YYYY-MM-DD HH:MM:SS UTC`, for messages.
-pub(crate) fn format_time(seconds: i64) -> String {
-    // Clamped so the calendar arithmetic cannot overflow on a hostile value.
-    let seconds = seconds.clamp(-(1 << 40), 1 << 40);
-    let days = seconds.div_euclid(86_400);
-    let rest = seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_are_formatted_in_utc() {
-        assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(format_time(1_795_704_393), "2026-11-26 14:46:33 UTC");
-        assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00 UTC");
-        let _ = format_time(i64::MAX);
-        let _ = format_time(i64::MIN);
-    }
 
     #[test]
     fn oversized_input_is_refused_before_parsing() {

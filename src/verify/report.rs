@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::calendar::format_utc;
 use crate::manifest::{EncodedBytes, Filesystem, LockRef, Manifest};
 
 /// The answer, and the process's exit code.
@@ -158,7 +159,7 @@ impl Origin {
             self.node,
             self.profile,
             self.epoch,
-            utc(self.epoch)
+            format_utc(self.epoch)
         )
     }
 }
@@ -341,37 +342,3 @@ fn fs_name(fs: Filesystem) -> &'static str {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` for Unix seconds (proleptic Gregorian calendar).
-fn utc(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(1_731_974_400), "2024-11-19 00:00:00 UTC");
-        assert_eq!(utc(951_782_400 + 3661), "2000-02-29 01:01:01 UTC");
-        assert_eq!(utc(-1), "1969-12-31 23:59:59 UTC");
-    }
-}
