@@ -21,36 +21,20 @@ use sha2::{Digest, Sha256};
 
 use super::golden::root;
 
-/// The first http(s) Debian mirror in the host's apt sources (security archives excluded),
-/// the same rule as `scripts/make-boot-base` and `.ci/install-deps`.
+/// The Debian mirror of the host's own apt sources, by the rule `scripts/host-mirror` gives
+/// `.ci/install-deps` and `scripts/make-boot-base` too.
 fn host_mirror() -> String {
-    let mut texts = Vec::new();
-    if let Ok(entries) = std::fs::read_dir("/etc/apt/sources.list.d") {
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "sources"))
-            .collect();
-        paths.sort();
-        texts.extend(paths.iter().filter_map(|p| std::fs::read_to_string(p).ok()));
-    }
-    texts.extend(std::fs::read_to_string("/etc/apt/sources.list").ok());
-    for text in &texts {
-        for line in text.lines() {
-            let line = line.trim();
-            if !(line.starts_with("URIs:") || line.starts_with("deb ")) {
-                continue;
-            }
-            for word in line.split_whitespace() {
-                let word = word.trim_end_matches('/');
-                if (word.starts_with("http://") || word.starts_with("https://"))
-                    && word.ends_with("/debian")
-                {
-                    return word.to_owned();
-                }
-            }
-        }
-    }
-    panic!("no Debian mirror in the host's apt sources: the boot test needs one")
+    let script = root().join("scripts/host-mirror");
+    let output = Command::new(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let mirror = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert!(
+        output.status.success() && !mirror.is_empty(),
+        "the boot test needs a Debian mirror in the host's apt sources (see above)"
+    );
+    mirror
 }
 
 /// How long `scripts/make-boot-base` may take (an empty cache takes 20-30 minutes).
