@@ -341,4 +341,3 @@ fn fs_name(fs: Filesystem) -> &'static str {
         Filesystem::Root => "root",
     }
 }
-

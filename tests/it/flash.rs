@@ -92,19 +92,23 @@ fn a_block_map_with_a_wrong_checksum_is_refused_before_writing() {
     assert!(!target.exists(), "the target was written");
 }
 
+/// A byte offset `into` bytes inside the demo image's last mapped range (the root
+/// filesystem's data).
+fn in_last_mapped_range(into: u64) -> u64 {
+    let m = built().manifest_json();
+    let range = m["blocks"]["ranges"]
+        .as_array()
+        .and_then(|r| r.last())
+        .expect("the manifest maps some ranges");
+    range["first"].as_u64().unwrap() * 4096 + into
+}
+
 #[test]
 fn an_image_that_does_not_match_its_map_is_refused_before_writing() {
     let dir = tempfile::tempdir().unwrap();
     let img = copy_pair(dir.path(), "stale");
     // One byte inside the root filesystem's mapped data.
-    let m = built().manifest_json();
-    let range = m["blocks"]["ranges"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
-    let offset = range["first"].as_u64().unwrap() * 4096 + 7;
+    let offset = in_last_mapped_range(7);
     {
         use std::os::unix::fs::FileExt;
         let f = std::fs::OpenOptions::new()
@@ -150,14 +154,7 @@ fn an_image_that_does_not_match_its_map_is_refused_before_writing() {
 fn a_damaged_compressed_image_never_gets_its_partition_table_written() {
     let dir = tempfile::tempdir().unwrap();
     let img = copy_pair(dir.path(), "rot");
-    let m = built().manifest_json();
-    let range = m["blocks"]["ranges"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
-    let offset = range["first"].as_u64().unwrap() * 4096 + 11;
+    let offset = in_last_mapped_range(11);
     {
         use std::os::unix::fs::FileExt;
         let f = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
